@@ -1,0 +1,73 @@
+"""Command line: `python -m bot [run | import-policies FILE ...]`."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from bot.config import Settings, SettingsError, load_settings
+from bot.logs import setup_logging
+
+EXIT_OK, EXIT_PARTIAL, EXIT_NOTHING_WRITTEN, EXIT_CONFIG = 0, 1, 2, 78
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m bot", description="Health-insurance status bot for Saudi Arabia."
+    )
+    commands = parser.add_subparsers(dest="command")
+    commands.add_parser("run", help="run the bot (the default command)")
+    imp = commands.add_parser("import-policies", help="load policies from a CSV file")
+    imp.add_argument("file", type=Path)
+    imp.add_argument(
+        "--replace",
+        action="store_true",
+        help="the file is the full current set: remove policies it does not list",
+    )
+    imp.add_argument("--dry-run", action="store_true", help="validate and report, write nothing")
+    imp.add_argument("--errors-csv", type=Path, help="write every rejected row to this CSV file")
+    imp.add_argument(
+        "--show", type=int, default=100, help="how many rejected rows to print (default 100)"
+    )
+    demo = commands.add_parser("load-demo", help="load the demo policies (dates relative to today)")
+    demo.add_argument("--replace", action="store_true")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    setup_logging()
+    try:
+        settings = load_settings()
+    except SettingsError as exc:
+        print(exc, file=sys.stderr)
+        return EXIT_CONFIG
+    command = args.command or "run"
+    if command == "import-policies":
+        from bot.importer.cli import run_import
+
+        return asyncio.run(run_import(settings, args))
+    if command == "load-demo":
+        from bot.importer.demo import run_load_demo
+
+        return asyncio.run(run_load_demo(settings, replace=args.replace))
+    return _run(settings)
+
+
+def _run(settings: Settings) -> int:
+    if settings.telegram_bot_token is None:
+        print(
+            "TELEGRAM_BOT_TOKEN is not set: put the token from @BotFather in the environment "
+            "or in .env (see .env.example) to run the Telegram bot.",
+            file=sys.stderr,
+        )
+        return EXIT_CONFIG
+    print("The Telegram channel is not in this build yet.", file=sys.stderr)
+    return EXIT_CONFIG
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,176 @@
+"""All settings in one place, read from the environment and `.env`.
+
+The environment variable names are a public contract (see `.env.example`).
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from datetime import time
+from enum import StrEnum
+from functools import cached_property
+from pathlib import Path
+from typing import Annotated
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+log = logging.getLogger(__name__)
+
+
+class AppEnv(StrEnum):
+    DEVELOPMENT = "development"
+    PRODUCTION = "production"
+
+
+def _int_list(value: object, setting: str) -> list[int]:
+    if isinstance(value, int):
+        return [value]
+    if isinstance(value, list | tuple):
+        return [int(v) for v in value]
+    text = str(value).strip()
+    if not text:
+        return []
+    try:
+        return [int(part.strip()) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise ValueError("must be comma-separated whole numbers") from None
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_file=".env", env_file_encoding="utf-8", extra="ignore", case_sensitive=False
+    )
+
+    telegram_bot_token: SecretStr | None = None
+    telegram_api_url: str = "https://api.telegram.org"
+    database_path: Path = Path("data/bot.sqlite3")
+    admin_ids: Annotated[list[int], NoDecode] = Field(default_factory=list)
+    id_hash_key: SecretStr | None = None
+    app_env: AppEnv = AppEnv.DEVELOPMENT
+    default_locale: str = "ar"
+    timezone: str = "Asia/Riyadh"
+    reminder_days: Annotated[list[int], NoDecode] = Field(default_factory=lambda: [30, 7, 1])
+    reminder_time: time = time(9, 0)
+    lookups_per_hour: int = Field(default=10, ge=1)
+    captcha_ttl_seconds: int = Field(default=120, ge=10)
+    captcha_test_code: str = ""
+
+    @field_validator("telegram_bot_token", "id_hash_key", mode="before")
+    @classmethod
+    def _blank_is_unset(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("admin_ids", mode="before")
+    @classmethod
+    def _parse_admin_ids(cls, value: object) -> list[int]:
+        return _int_list(value, "ADMIN_IDS")
+
+    @field_validator("reminder_days", mode="before")
+    @classmethod
+    def _parse_reminder_days(cls, value: object) -> list[int]:
+        days = _int_list(value, "REMINDER_DAYS")
+        if not days or any(d < 0 for d in days):
+            raise ValueError("must list days before expiry, e.g. 30,7,1")
+        return sorted(set(days), reverse=True)
+
+    @field_validator("reminder_time", mode="before")
+    @classmethod
+    def _parse_reminder_time(cls, value: object) -> object:
+        if isinstance(value, str):
+            try:
+                hours, minutes = (int(p) for p in value.strip().split(":"))
+                return time(hours, minutes)
+            except ValueError:
+                raise ValueError("must be HH:MM on a 24-hour clock") from None
+        return value
+
+    @field_validator("telegram_api_url")
+    @classmethod
+    def _strip_slash(cls, value: str) -> str:
+        value = value.strip().rstrip("/")
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
+        return value
+
+    @field_validator("default_locale")
+    @classmethod
+    def _known_locale(cls, value: str) -> str:
+        if value not in ("ar", "en"):
+            raise ValueError("must be ar or en")
+        return value
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"{value!r} is not a known time zone") from None
+        return value
+
+    @field_validator("captcha_test_code")
+    @classmethod
+    def _six_digits(cls, value: str) -> str:
+        value = value.strip()
+        if value and (len(value) != 6 or not value.isascii() or not value.isdecimal()):
+            raise ValueError("must be empty or six digits")
+        return value
+
+    @model_validator(mode="after")
+    def _production_needs_secrets(self) -> Settings:
+        if self.app_env is AppEnv.PRODUCTION and self.id_hash_key is None:
+            raise ValueError("ID_HASH_KEY is required when APP_ENV=production")
+        return self
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    @property
+    def expiring_soon_days(self) -> int:
+        """A policy counts as "expiring soon" within the largest reminder horizon."""
+        return max(self.reminder_days)
+
+    @cached_property
+    def hash_key(self) -> bytes:
+        """Key for the identity-number HMAC.
+
+        Without ID_HASH_KEY (development only) a random key is generated once and kept in a file
+        beside the database, so imported policies still match after a restart; the key file is
+        never inside the database itself.
+        """
+        if self.id_hash_key is not None:
+            return self.id_hash_key.get_secret_value().encode()
+        key_file = self.database_path.parent / ".dev_id_hash_key"
+        if key_file.exists():
+            key = key_file.read_text().strip()
+        else:
+            key = secrets.token_hex(32)
+            key_file.parent.mkdir(parents=True, exist_ok=True)
+            key_file.write_text(key + "\n")
+            key_file.chmod(0o600)
+        log.warning(
+            "ID_HASH_KEY is not set: using the development key in %s. Set ID_HASH_KEY for "
+            "production.",
+            key_file,
+        )
+        return key.encode()
+
+
+class SettingsError(Exception):
+    """A setting has a bad value; the message names it in one line."""
+
+
+def load_settings(**overrides: object) -> Settings:
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        loc = first.get("loc") or ()
+        message = str(first.get("msg", "invalid value")).removeprefix("Value error, ")
+        if not loc:
+            raise SettingsError(f"Bad settings: {message}") from None
+        raise SettingsError(f"Bad setting {str(loc[0]).upper()}: {message}") from None

@@ -1,0 +1,151 @@
+"""Saudi identity numbers: normalising what people type, validating, classifying, masking.
+
+Pure functions, no I/O. See shared/DOMAIN.md for the rules.
+"""
+
+from __future__ import annotations
+
+import hmac
+from dataclasses import dataclass
+from enum import StrEnum
+
+ID_LENGTH = 10
+
+# Arabic-Indic (U+0660..) and Extended Arabic-Indic (U+06F0..) digits to ASCII.
+_DIGITS = {ord(c): str(i) for i, c in enumerate("٠١٢٣٤٥٦٧٨٩")}
+_DIGITS.update({ord(c): str(i) for i, c in enumerate("۰۱۲۳۴۵۶۷۸۹")})
+
+# What pasting adds around a number: whitespace, dashes, direction marks and isolates,
+# zero-width characters and the Arabic tatweel.
+_NOISE = (
+    " \t\r\n\u00a0\u2007\u202f\u3000"
+    "-\u2010\u2011\u2012\u2013\u2014\u2212_.ـ"
+    "\u200b\u200c\u200d\u200e\u200f\u2060\ufeff\u061c"
+    "\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
+)
+_STRIP = dict.fromkeys(ord(c) for c in _NOISE)
+_TRANSLATE = {**_STRIP, **_DIGITS}
+
+
+class IdKind(StrEnum):
+    NATIONAL_ID = "national_id"  # starts with 1: Saudi citizen
+    IQAMA = "iqama"  # starts with 2: resident
+    BORDER = "border"  # starts with 3 or 4: visitor / new arrival without an iqama
+
+
+class Path(StrEnum):
+    """Which door the person came through in the conversation."""
+
+    CITIZEN = "citizen"
+    RESIDENT = "resident"  # resident or visitor: iqama or border number
+
+
+class IdProblem(StrEnum):
+    EMPTY = "empty"
+    NON_DIGITS = "non_digits"
+    WRONG_LENGTH = "wrong_length"
+    BAD_PREFIX = "bad_prefix"
+    WRONG_PATH = "wrong_path"
+    BAD_CHECK_DIGIT = "bad_check_digit"
+
+
+_KIND_BY_PREFIX = {
+    "1": IdKind.NATIONAL_ID,
+    "2": IdKind.IQAMA,
+    "3": IdKind.BORDER,
+    "4": IdKind.BORDER,
+}
+_PATH_BY_KIND = {
+    IdKind.NATIONAL_ID: Path.CITIZEN,
+    IdKind.IQAMA: Path.RESIDENT,
+    IdKind.BORDER: Path.RESIDENT,
+}
+
+
+class InvalidIdentity(ValueError):
+    """Why a typed number is not a usable identity number.
+
+    `digits_given` is how many digits were typed (for "you typed 9 digits");
+    `belongs_to` is the path the number would fit, for WRONG_PATH.
+    """
+
+    def __init__(
+        self, problem: IdProblem, digits_given: int = 0, belongs_to: Path | None = None
+    ) -> None:
+        super().__init__(problem.value)
+        self.problem = problem
+        self.digits_given = digits_given
+        self.belongs_to = belongs_to
+
+
+@dataclass(frozen=True, slots=True)
+class IdentityNumber:
+    digits: str
+    kind: IdKind
+
+    @property
+    def path(self) -> Path:
+        return _PATH_BY_KIND[self.kind]
+
+    @property
+    def masked(self) -> str:
+        return mask_id(self.digits)
+
+    def __repr__(self) -> str:  # never let a raw number slip into a log through repr()
+        return f"IdentityNumber({self.masked}, {self.kind.value})"
+
+    __str__ = __repr__
+
+
+def ascii_digits(text: str) -> str:
+    """Map Arabic-Indic and Extended Arabic-Indic digits to ASCII, leaving the rest alone."""
+    return text.translate(_DIGITS)
+
+
+def normalize_digits(text: str) -> str:
+    """Map every digit script to ASCII and drop spaces, dashes and invisible marks."""
+    return text.translate(_TRANSLATE)
+
+
+# Luhn doubling of one digit (2d, minus 9 when over 9), as a translation table for speed.
+_LUHN_DOUBLED = str.maketrans("0123456789", "0246813579")
+
+
+def luhn_valid(digits: str) -> bool:
+    """Luhn over ASCII digits: double those at even indices from the left (0, 2, ...)."""
+    doubled = digits[0::2].translate(_LUHN_DOUBLED)
+    return (sum(map(int, doubled)) + sum(map(int, digits[1::2]))) % 10 == 0
+
+
+def parse_identity(text: str, path: Path | None = None) -> IdentityNumber:
+    """Normalise and validate; raise InvalidIdentity with the first specific reason."""
+    digits = normalize_digits(text)
+    if not digits:
+        raise InvalidIdentity(IdProblem.EMPTY)
+    # isdecimal, not isdigit: '²' is a digit to Python but not something int() accepts.
+    if not (digits.isascii() and digits.isdecimal()):
+        raise InvalidIdentity(IdProblem.NON_DIGITS, sum(c.isdecimal() for c in digits))
+    if len(digits) != ID_LENGTH:
+        raise InvalidIdentity(IdProblem.WRONG_LENGTH, len(digits))
+    kind = _KIND_BY_PREFIX.get(digits[0])
+    if kind is None:
+        raise InvalidIdentity(IdProblem.BAD_PREFIX, len(digits))
+    # A mistyped number is reported as such before any talk of the other path.
+    # Border numbers have no published check-digit rule: length and prefix only.
+    if kind is not IdKind.BORDER and not luhn_valid(digits):
+        raise InvalidIdentity(IdProblem.BAD_CHECK_DIGIT, len(digits))
+    if path is not None and _PATH_BY_KIND[kind] is not path:
+        raise InvalidIdentity(IdProblem.WRONG_PATH, len(digits), _PATH_BY_KIND[kind])
+    return IdentityNumber(digits, kind)
+
+
+def mask_id(digits: str) -> str:
+    """First digit and last two, e.g. 1*******78."""
+    if len(digits) < 4:
+        return "*" * len(digits)
+    return digits[0] + "*" * (len(digits) - 3) + digits[-2:]
+
+
+def id_hmac(key: bytes, digits: str) -> bytes:
+    """Keyed hash under which a number is stored; a plain hash would be brute-forced."""
+    return hmac.digest(key, digits.encode("ascii"), "sha256")

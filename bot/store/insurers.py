@@ -1,0 +1,40 @@
+"""The licensed insurers, kept in step with data/insurers.csv at start-up."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+from bot.domain.policy import Insurer
+from bot.store.database import Database
+
+INSURERS_FILE = Path(__file__).resolve().parents[2] / "data" / "insurers.csv"
+
+
+def read_insurers_file(path: Path = INSURERS_FILE) -> list[Insurer]:
+    with path.open(encoding="utf-8-sig", newline="") as handle:
+        return [
+            Insurer(
+                code=row["code"].strip(),
+                name_ar=row["name_ar"].strip(),
+                name_en=row["name_en"].strip(),
+            )
+            for row in csv.DictReader(handle)
+        ]
+
+
+async def sync_insurers(db: Database, insurers: list[Insurer]) -> None:
+    """Add new insurers and refresh names; never delete (policies point at them)."""
+    async with db.transaction() as conn:
+        await conn.executemany(
+            "INSERT INTO insurers (code, name_ar, name_en) VALUES (?, ?, ?) "
+            "ON CONFLICT (code) DO UPDATE SET name_ar = excluded.name_ar, "
+            "name_en = excluded.name_en",
+            [(i.code, i.name_ar, i.name_en) for i in insurers],
+        )
+
+
+async def all_insurers(db: Database) -> list[Insurer]:
+    async with db.conn.execute("SELECT code, name_ar, name_en FROM insurers ORDER BY code") as cur:
+        rows = await cur.fetchall()
+    return [Insurer(code=r[0], name_ar=r[1], name_en=r[2]) for r in rows]

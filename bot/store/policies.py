@@ -1,0 +1,215 @@
+"""Policies by identity number, and the transactional write of an imported file."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterable, Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import date
+
+import aiosqlite
+
+from bot.domain.identity import id_hmac
+from bot.domain.policy import BeneficiaryType, Insurer, Policy, PolicyStatus
+from bot.store.database import Database
+
+# Columns written by an import, in the order of a staged row after its line number.
+POLICY_COLUMNS = (
+    "id_hmac",
+    "id_masked",
+    "insurer_code",
+    "policy_number",
+    "policy_class",
+    "beneficiary_type",
+    "start_date",
+    "expiry_date",
+    "status",
+    "member_name",
+    "network",
+    "deductible_rate",
+    "max_limit",
+    "beneficiary_number",
+    "sponsor_name",
+)
+_KEY = ("id_hmac", "policy_number")
+_VALUE_COLUMNS = tuple(c for c in POLICY_COLUMNS if c not in _KEY)
+
+_SELECT = """
+    SELECT p.id_masked, p.policy_number, p.policy_class, p.beneficiary_type, p.start_date,
+           p.expiry_date, p.status, p.member_name, p.network, p.deductible_rate, p.max_limit,
+           p.beneficiary_number, p.sponsor_name, i.code, i.name_ar, i.name_en
+    FROM policies p JOIN insurers i ON i.code = p.insurer_code
+"""
+
+IMPORT_CACHE_KIB = 256 * 1024
+
+StagedRow = tuple[object, ...]  # (line, *POLICY_COLUMNS values)
+
+
+@dataclass
+class WriteOutcome:
+    """What writing a staged file did (or, for a dry run, would do)."""
+
+    imported: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    removed: int = 0
+    removal_skipped: bool = False
+    # (line, first line with the same identity number and policy number)
+    duplicates: list[tuple[int, int]] = field(default_factory=list)
+
+
+def _policy_from_row(row: Sequence[object]) -> Policy:
+    return Policy(
+        id_masked=str(row[0]),
+        policy_number=str(row[1]),
+        policy_class=str(row[2]),
+        beneficiary_type=BeneficiaryType(str(row[3])),
+        start_date=date.fromisoformat(str(row[4])),
+        expiry_date=date.fromisoformat(str(row[5])),
+        status=PolicyStatus(str(row[6])),
+        member_name=row[7],  # type: ignore[arg-type]
+        network=row[8],  # type: ignore[arg-type]
+        deductible_rate=row[9],  # type: ignore[arg-type]
+        max_limit=row[10],  # type: ignore[arg-type]
+        beneficiary_number=row[11],  # type: ignore[arg-type]
+        sponsor_name=row[12],  # type: ignore[arg-type]
+        insurer=Insurer(code=str(row[13]), name_ar=str(row[14]), name_en=str(row[15])),
+    )
+
+
+class PolicyStore:
+    def __init__(self, db: Database, hash_key: bytes) -> None:
+        self.db = db
+        self.hash_key = hash_key
+
+    async def policies_for(self, digits: str) -> list[Policy]:
+        """Every policy registered for a (validated, ASCII) identity number."""
+        # execute_fetchall: one hop to the database thread instead of three.
+        rows = await self.db.conn.execute_fetchall(
+            _SELECT + " WHERE p.id_hmac = ?", (id_hmac(self.hash_key, digits),)
+        )
+        return [_policy_from_row(r) for r in rows]
+
+    async def count(self) -> int:
+        async with self.db.conn.execute("SELECT count(*) FROM policies") as cursor:
+            row = await cursor.fetchone()
+        return int(row[0]) if row else 0
+
+    async def write_import(
+        self,
+        batches: AsyncIterable[list[StagedRow]],
+        *,
+        replace: bool = False,
+        dry_run: bool = False,
+        safe_to_remove: Callable[[], bool] = lambda: True,
+    ) -> WriteOutcome:
+        """Stage validated rows, then apply them in one transaction.
+
+        Rows are first collected in a temporary table so duplicates inside the file, and what
+        is new, changed or unchanged, are found with set operations instead of row by row.
+        Nothing touches `policies` until the final transaction, so a failure or a kill at any
+        point before COMMIT leaves the database exactly as it was.
+        `replace` removes policies absent from the file, unless `safe_to_remove()` says no once
+        the whole file has been read (the caller knows whether rows were rejected).
+        """
+        conn = self.db.conn
+        # A large page cache for the import only: the unique index on random HMACs otherwise
+        # thrashes SQLite's default 2 MB cache; inserting in key order keeps writes local.
+        await conn.execute(f"PRAGMA cache_size = -{IMPORT_CACHE_KIB}")
+        await conn.execute("DROP TABLE IF EXISTS temp.staging")
+        await conn.execute(f"CREATE TEMP TABLE staging (line INTEGER, {', '.join(POLICY_COLUMNS)})")
+        try:
+            placeholders = ", ".join("?" * (len(POLICY_COLUMNS) + 1))
+            insert = f"INSERT INTO temp.staging VALUES ({placeholders})"
+            await conn.execute("BEGIN")
+            async for batch in batches:
+                await conn.executemany(insert, batch)
+            await conn.execute("COMMIT")
+            outcome = WriteOutcome(duplicates=await self._drop_duplicates(conn))
+            if replace and not safe_to_remove():
+                replace, outcome.removal_skipped = False, True
+            await self._classify(conn, outcome, replace)
+            if not dry_run:
+                async with self.db.transaction():
+                    await self._apply(conn, replace)
+            return outcome
+        finally:
+            if conn.in_transaction:
+                await conn.execute("ROLLBACK")
+            await conn.execute("DROP TABLE IF EXISTS temp.staging")
+            await conn.execute("PRAGMA cache_size = -2000")
+
+    @staticmethod
+    async def _drop_duplicates(conn: aiosqlite.Connection) -> list[tuple[int, int]]:
+        """Keep the first row of each (identity, policy number); report the others."""
+        async with conn.execute(
+            """
+            SELECT s.line, f.first_line FROM temp.staging s
+            JOIN (SELECT id_hmac, policy_number, min(line) AS first_line FROM temp.staging
+                  GROUP BY id_hmac, policy_number HAVING count(*) > 1) f
+              ON f.id_hmac = s.id_hmac AND f.policy_number = s.policy_number
+            WHERE s.line <> f.first_line ORDER BY s.line
+            """
+        ) as cursor:
+            duplicates = [(int(r[0]), int(r[1])) for r in await cursor.fetchall()]
+        if duplicates:
+            await conn.execute("BEGIN")
+            await conn.executemany(
+                "DELETE FROM temp.staging WHERE line = ?", [(d[0],) for d in duplicates]
+            )
+            await conn.execute("COMMIT")
+        return duplicates
+
+    @staticmethod
+    async def _classify(conn: aiosqlite.Connection, outcome: WriteOutcome, replace: bool) -> None:
+        changed = " OR ".join(f"p.{c} IS NOT s.{c}" for c in _VALUE_COLUMNS)
+        async with conn.execute(
+            f"""
+            SELECT
+              (SELECT count(*) FROM temp.staging),
+              count(*),
+              coalesce(sum({changed}), 0)
+            FROM temp.staging s JOIN policies p
+              ON p.id_hmac = s.id_hmac AND p.policy_number = s.policy_number
+            """
+        ) as cursor:
+            row = await cursor.fetchone()
+        assert row is not None
+        staged, matched, changed_count = int(row[0]), int(row[1]), int(row[2])
+        outcome.imported = staged - matched
+        outcome.updated = changed_count
+        outcome.unchanged = matched - changed_count
+        if replace:
+            async with conn.execute(
+                """
+                SELECT count(*) FROM policies p WHERE NOT EXISTS (
+                  SELECT 1 FROM temp.staging s
+                  WHERE s.id_hmac = p.id_hmac AND s.policy_number = p.policy_number)
+                """
+            ) as cursor:
+                row = await cursor.fetchone()
+            outcome.removed = int(row[0]) if row else 0
+
+    @staticmethod
+    async def _apply(conn: aiosqlite.Connection, replace: bool) -> None:
+        columns = ", ".join(POLICY_COLUMNS)
+        updates = ", ".join(f"{c} = excluded.{c}" for c in _VALUE_COLUMNS)
+        changed = " OR ".join(f"{c} IS NOT excluded.{c}" for c in _VALUE_COLUMNS)
+        # "WHERE true" resolves SQLite's parsing ambiguity between a join and ON CONFLICT.
+        await conn.execute(
+            f"""
+            INSERT INTO policies ({columns}) SELECT {columns} FROM temp.staging WHERE true
+            ORDER BY id_hmac, policy_number
+            ON CONFLICT (id_hmac, policy_number) DO UPDATE SET {updates},
+              updated_at = strftime('%Y-%m-%dT%H:%M:%SZ', 'now')
+            WHERE {changed}
+            """
+        )
+        if replace:
+            await conn.execute(
+                """
+                DELETE FROM policies WHERE NOT EXISTS (
+                  SELECT 1 FROM temp.staging s
+                  WHERE s.id_hmac = policies.id_hmac AND s.policy_number = policies.policy_number)
+                """
+            )

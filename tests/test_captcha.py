@@ -1,0 +1,214 @@
+from __future__ import annotations
+
+import asyncio
+import os
+from concurrent.futures.process import BrokenProcessPool
+from io import BytesIO
+
+import pytest
+from PIL import Image
+
+from bot.captcha import (
+    CODE_LENGTH,
+    CaptchaRenderer,
+    StartMethod,
+    answer_matches,
+    new_code,
+    render_png,
+)
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+def assert_png(data: bytes) -> None:
+    assert data.startswith(PNG_SIGNATURE)
+    with Image.open(BytesIO(data)) as image:
+        assert image.format == "PNG"
+        width, height = image.size
+        image.load()  # the whole stream decodes, not just the header
+    assert width >= 240
+    assert height >= 90
+
+
+# --- codes ---------------------------------------------------------------------------------
+
+
+def test_code_is_six_ascii_digits() -> None:
+    for _ in range(200):
+        code = new_code()
+        assert len(code) == CODE_LENGTH == 6
+        assert code.isascii()
+        assert code.isdecimal()
+
+
+def test_codes_are_random() -> None:
+    codes = {new_code() for _ in range(50)}
+    assert len(codes) > 40  # 50 draws from a million: a repeat is rare, many would be a bug
+    # every position varies, and leading zeros are kept
+    for position in range(CODE_LENGTH):
+        assert len({code[position] for code in codes}) > 1
+
+
+def test_test_code_is_honoured() -> None:
+    assert new_code("123456") == "123456"
+    assert new_code(test_code="000000") == "000000"
+
+
+@pytest.mark.parametrize("bad", ["12345", "1234567", "12345a", "١٢٣٤٥٦", "12 456"])
+def test_malformed_test_code_is_refused(bad: str) -> None:
+    with pytest.raises(ValueError):
+        new_code(bad)
+
+
+# --- rendering -----------------------------------------------------------------------------
+
+
+def test_render_png_is_a_png_of_at_least_240_by_90() -> None:
+    data = render_png("123456")
+    assert_png(data)
+    with Image.open(BytesIO(data)) as image:
+        assert image.size == (280, 90)
+
+
+def test_different_codes_give_different_images() -> None:
+    first, second = render_png("123456"), render_png("654321")
+    assert first != second
+    with Image.open(BytesIO(first)) as a, Image.open(BytesIO(second)) as b:
+        assert a.tobytes() != b.tobytes()
+
+
+def test_empty_code_is_refused() -> None:
+    with pytest.raises(ValueError):
+        render_png("")
+
+
+def test_same_code_renders_differently_each_time() -> None:
+    assert render_png("111111") != render_png("111111")
+
+
+# --- renderer ------------------------------------------------------------------------------
+
+
+async def test_renderer_inline() -> None:
+    async with CaptchaRenderer(workers=0) as renderer:
+        assert_png(await renderer.render("024680"))
+
+
+@pytest.mark.parametrize("start_method", ["spawn", "forkserver"])
+async def test_renderer_pool(start_method: StartMethod) -> None:
+    if start_method == "forkserver" and os.name != "posix":
+        pytest.skip("forkserver is POSIX only")
+    async with CaptchaRenderer(workers=1, start_method=start_method) as renderer:
+        images = await asyncio.gather(*(renderer.render(new_code()) for _ in range(8)))
+    for data in images:
+        assert_png(data)
+    assert len(set(images)) == len(images)
+
+
+async def test_renderer_starts_lazily_and_renders_in_another_process() -> None:
+    renderer = CaptchaRenderer(workers=2)
+    try:
+        assert renderer._pool is None
+        assert_png(await renderer.render("135790"))
+        pool = renderer._pool
+        assert pool is not None
+        pids = {process.pid for process in pool._processes.values()}
+        assert len(pids) == 2  # start() warmed up every worker, not just the first
+        assert os.getpid() not in pids
+    finally:
+        await renderer.close()
+
+
+async def test_renderer_recovers_from_a_broken_pool() -> None:
+    async with CaptchaRenderer(workers=1) as renderer:
+        pool = renderer._pool
+        assert pool is not None
+        with pytest.raises(BrokenProcessPool):
+            await asyncio.wrap_future(pool.submit(os._exit, 1))  # a worker dies abruptly
+        assert_png(await renderer.render("112233"))
+        assert renderer._pool is not None
+        assert renderer._pool is not pool
+
+
+async def test_concurrent_renders_share_one_replacement_pool() -> None:
+    async with CaptchaRenderer(workers=1) as renderer:
+        pool = renderer._pool
+        assert pool is not None
+        with pytest.raises(BrokenProcessPool):
+            await asyncio.wrap_future(pool.submit(os._exit, 1))
+        images = await asyncio.gather(*(renderer.render("445566") for _ in range(4)))
+        for data in images:
+            assert_png(data)
+
+
+async def test_closed_renderer_refuses_to_render() -> None:
+    renderer = CaptchaRenderer(workers=1)
+    await renderer.render("000000")
+    await renderer.close()
+    assert renderer._pool is None
+    with pytest.raises(RuntimeError):
+        await renderer.render("000000")
+    await renderer.close()  # closing twice is harmless
+
+
+async def test_close_before_start_is_harmless() -> None:
+    await CaptchaRenderer(workers=1).close()
+
+
+def test_negative_workers_refused() -> None:
+    with pytest.raises(ValueError):
+        CaptchaRenderer(workers=-1)
+
+
+# --- answers -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "typed",
+    [
+        "407193",
+        "٤٠٧١٩٣",  # Arabic-Indic
+        "۴۰۷۱۹۳",  # Extended Arabic-Indic (Persian, Urdu)
+        "٤٠٧193",  # mixed scripts
+        " 407 193 ",
+        "40 71 93",
+        "\u200f٤٠٧١٩٣\u200f",  # right-to-left marks around a pasted answer
+        "\u200e407\u200f193\u061c",  # LRM, RLM, Arabic letter mark
+        "\u2067٤٠٧١٩٣\u2069",  # isolates
+        "407\u200b193",  # zero-width space
+        "\u00a0407193\t\n",
+    ],
+)
+def test_answer_matches_any_digit_script(typed: str) -> None:
+    assert answer_matches("407193", typed)
+
+
+@pytest.mark.parametrize(
+    "typed",
+    [
+        "407194",  # one digit off
+        "٤٠٧١٩٤",
+        "391704",  # right digits, wrong order (e.g. typed reversed)
+        "40719",  # too short
+        "4071930",  # too long
+        "٤٠٧١٩",
+        "",
+        "   ",
+        "\u200f",
+        "abcdef",
+        "407l93",  # letter l for 1
+        "４０７１９３",  # fullwidth digits: normalize_digits does not map them
+    ],
+)
+def test_answer_mismatch(typed: str) -> None:
+    assert not answer_matches("407193", typed)
+
+
+def test_empty_expected_never_matches() -> None:
+    assert not answer_matches("", "")
+    assert not answer_matches("", "   ")
+
+
+def test_leading_zeros_matter() -> None:
+    assert answer_matches("012345", "٠١٢٣٤٥")
+    assert not answer_matches("012345", "12345")
