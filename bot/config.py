@@ -57,8 +57,17 @@ class Settings(BaseSettings):
     lookups_per_hour: int = Field(default=10, ge=1)
     captcha_ttl_seconds: int = Field(default=120, ge=10)
     captcha_test_code: str = ""
+    # Processes rendering image codes beside the event loop (0: render inline, for tests).
+    captcha_workers: int = Field(default=1, ge=0, le=8)
+    audit_retention_days: int = Field(default=180, ge=1)
+    # Webhook mode when set: Telegram posts updates to this public https URL.
+    webhook_url: str = ""
+    webhook_secret: SecretStr | None = None
+    # Where the project's HTTP app listens (webhook, web chat, /healthz).
+    web_host: str = "127.0.0.1"
+    web_port: int = Field(default=8080, ge=1, le=65535)
 
-    @field_validator("telegram_bot_token", "id_hash_key", mode="before")
+    @field_validator("telegram_bot_token", "id_hash_key", "webhook_secret", mode="before")
     @classmethod
     def _blank_is_unset(cls, value: object) -> object:
         return None if isinstance(value, str) and not value.strip() else value
@@ -123,7 +132,17 @@ class Settings(BaseSettings):
     def _production_needs_secrets(self) -> Settings:
         if self.app_env is AppEnv.PRODUCTION and self.id_hash_key is None:
             raise ValueError("ID_HASH_KEY is required when APP_ENV=production")
+        if self.app_env is AppEnv.PRODUCTION and self.captcha_test_code:
+            raise ValueError("CAPTCHA_TEST_CODE must be empty when APP_ENV=production")
         return self
+
+    @field_validator("webhook_url")
+    @classmethod
+    def _https_webhook(cls, value: str) -> str:
+        value = value.strip()
+        if value and not value.startswith(("https://", "http://")):
+            raise ValueError("must be the public https:// address Telegram posts updates to")
+        return value
 
     @property
     def tz(self) -> ZoneInfo:

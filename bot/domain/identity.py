@@ -85,7 +85,7 @@ class IdentityNumber:
 
     @property
     def path(self) -> Path:
-        return _PATH_BY_KIND[self.kind]
+        return path_of(self.kind)
 
     @property
     def masked(self) -> str:
@@ -95,6 +95,10 @@ class IdentityNumber:
         return f"IdentityNumber({self.masked}, {self.kind.value})"
 
     __str__ = __repr__
+
+
+def path_of(kind: IdKind) -> Path:
+    return _PATH_BY_KIND[kind]
 
 
 def ascii_digits(text: str) -> str:

@@ -40,4 +40,27 @@ MIGRATIONS: list[tuple[str, ...]] = [
         """,
         "CREATE INDEX policies_expiry ON policies (expiry_date)",
     ),
+    # 2: conversation state per (channel, chat) and the audit log of completed lookups.
+    (
+        """
+        CREATE TABLE conversations (
+            channel    TEXT NOT NULL,
+            chat_id    TEXT NOT NULL,
+            state      TEXT NOT NULL,
+            updated_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%SZ', 'now')),
+            PRIMARY KEY (channel, chat_id)
+        ) WITHOUT ROWID
+        """,
+        """
+        CREATE TABLE audit_lookups (
+            id        INTEGER PRIMARY KEY,
+            at        TEXT NOT NULL,
+            channel   TEXT NOT NULL,
+            chat_hash BLOB NOT NULL,
+            id_hmac   BLOB NOT NULL,
+            outcome   TEXT NOT NULL
+        )
+        """,
+        "CREATE INDEX audit_lookups_at ON audit_lookups (at)",
+    ),
 ]

@@ -84,10 +84,11 @@ class PolicyStore:
 
     async def policies_for(self, digits: str) -> list[Policy]:
         """Every policy registered for a (validated, ASCII) identity number."""
+        return await self.policies_for_hmac(id_hmac(self.hash_key, digits))
+
+    async def policies_for_hmac(self, id_hash: bytes) -> list[Policy]:
         # execute_fetchall: one hop to the database thread instead of three.
-        rows = await self.db.conn.execute_fetchall(
-            _SELECT + " WHERE p.id_hmac = ?", (id_hmac(self.hash_key, digits),)
-        )
+        rows = await self.db.conn.execute_fetchall(_SELECT + " WHERE p.id_hmac = ?", (id_hash,))
         return [_policy_from_row(r) for r in rows]
 
     async def count(self) -> int:

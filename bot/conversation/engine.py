@@ -1,0 +1,363 @@
+"""The conversation: (state, event) -> (new state, replies).
+
+No channel and no storage here: the engine asks for policies, captcha images and the audit log
+through the small protocols below, so Telegram, the web chat and tests drive the same flow.
+
+The flow, step by step (anything else gets "what I am waiting for" at that step):
+
+    START     path button        -> ENTER_ID   ask for the number
+    START     a valid number      -> CAPTCHA    (the path is inferred from the number)
+    ENTER_ID  valid number        -> CAPTCHA    image code
+    ENTER_ID  other path's number -> ENTER_ID   offer the switch button
+    ENTER_ID  switch button       -> CAPTCHA    for the number just sent
+    ENTER_ID  3rd invalid number  -> START
+    CAPTCHA   right code          -> RESULT     result card, audit record
+    CAPTCHA   wrong code          -> CAPTCHA    (3rd wrong: new image; 5th in a row: cool-down)
+    CAPTCHA   expired code        -> CAPTCHA    new image
+    CAPTCHA   new code button     -> CAPTCHA    new image
+    RESULT    new lookup / text   -> START
+    any       /start, new lookup  -> START      · /cancel -> START · /help · /language
+    any       idle 10 minutes     -> START      with a note
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Protocol
+from zoneinfo import ZoneInfo
+
+from bot.captcha import answer_matches, new_code
+from bot.conversation import texts
+from bot.conversation.card import result_card
+from bot.conversation.events import Button, ChatKind, Command, Event, Other, OtherKind, Text
+from bot.conversation.replies import Message, Photo, Reply
+from bot.conversation.state import Challenge, Conversation, PendingIdentity, Step
+from bot.domain.identity import (
+    IdentityNumber,
+    IdProblem,
+    InvalidIdentity,
+    Path,
+    id_hmac,
+    normalize_digits,
+    parse_identity,
+    path_of,
+)
+from bot.domain.policy import Policy, coverage_for, today_in
+from bot.i18n import SUPPORTED, Translator, pick_locale, translator_for
+
+MAX_TEXT = 200  # longer messages are not a number or a code
+
+
+class PolicyLookup(Protocol):
+    async def policies_for_hmac(self, id_hash: bytes) -> list[Policy]: ...
+
+
+class CaptchaImages(Protocol):
+    async def render(self, code: str) -> bytes: ...
+
+
+class LookupAudit(Protocol):
+    async def record(self, chat_ref: str, id_hash: bytes, outcome: str) -> None: ...
+
+
+@dataclass(frozen=True)
+class EngineConfig:
+    default_locale: str = "ar"
+    timezone: ZoneInfo = field(default_factory=lambda: ZoneInfo("Asia/Riyadh"))
+    soon_days: int = 30
+    captcha_ttl: float = 120
+    captcha_test_code: str = ""
+    lookups_per_hour: int = 10
+    idle_timeout: float = 600
+    cooldown: float = 600
+    failed_codes_limit: int = 5  # in a row, then the cool-down
+    wrong_per_image: int = 3
+    invalid_ids_limit: int = 3
+
+
+class Engine:
+    def __init__(
+        self,
+        config: EngineConfig,
+        hash_key: bytes,
+        policies: PolicyLookup,
+        captcha: CaptchaImages,
+        audit: LookupAudit,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.config = config
+        self.hash_key = hash_key
+        self.policies = policies
+        self.captcha = captcha
+        self.audit = audit
+        self.clock = clock
+
+    async def handle(self, conv: Conversation, event: Event, chat_ref: str) -> list[Reply]:
+        """Apply one event to `conv` (changed in place) and return the replies.
+
+        `chat_ref` identifies the chat in the audit log (already pseudonymised by the caller).
+        """
+        now = self.clock()
+        tr = self._translator(conv, event)
+        if event.chat_kind is not ChatKind.PRIVATE:
+            # Coverage data never goes to a group; say so once, then stay quiet there.
+            if conv.group_notice_sent:
+                return []
+            conv.group_notice_sent = True
+            return [texts.private_only(tr)]
+
+        replies: list[Reply] = []
+        first_contact = not conv.last_seen
+        idle = conv.last_seen and now - conv.last_seen > self.config.idle_timeout
+        conv.last_seen = now
+        if idle and conv.step is not Step.START:
+            conv.restart()
+            replies.append(texts.session_expired(tr))
+            if not isinstance(event.action, Command):
+                return [*replies, texts.greeting(tr)]
+
+        match event.action:
+            case Command(name=name):
+                replies += await self._command(conv, name, tr)
+            case Button(data=data):
+                replies += await self._button(conv, data, tr, now, chat_ref)
+            case Text(text=text) if first_contact and conv.step is Step.START:
+                replies += await self._text(conv, text, tr, now, chat_ref, greet=True)
+            case Text(text=text):
+                replies += await self._text(conv, text, tr, now, chat_ref)
+            case Other(kind=kind):
+                first = (
+                    texts.edited_ignored(tr) if kind is OtherKind.EDITED else texts.only_text(tr)
+                )
+                replies += [first, self._prompt(conv, tr)]
+        return replies
+
+    # -- language -------------------------------------------------------------------------
+
+    def _translator(self, conv: Conversation, event: Event) -> Translator:
+        return translator_for(
+            pick_locale(conv.locale, event.platform_language, self.config.default_locale)
+        )
+
+    def _prompt(self, conv: Conversation, tr: Translator) -> Message:
+        """What the bot is waiting for at this step."""
+        match conv.step:
+            case Step.START:
+                return texts.choose_path(tr)
+            case Step.ENTER_ID:
+                assert conv.path is not None
+                return texts.ask_number(tr, conv.path)
+            case Step.CAPTCHA:
+                return texts.waiting_for_captcha(tr)
+            case Step.RESULT:
+                return texts.after_result(tr)
+
+    def _switch_language(self, conv: Conversation, tr: Translator, locale: str) -> list[Reply]:
+        conv.locale = locale
+        tr = translator_for(locale)
+        prompt = texts.greeting(tr) if conv.step is Step.START else self._prompt(conv, tr)
+        return [texts.language_changed(tr), prompt]
+
+    # -- commands and buttons -------------------------------------------------------------
+
+    async def _command(self, conv: Conversation, name: str, tr: Translator) -> list[Reply]:
+        match name:
+            case "start":
+                conv.restart()
+                return [texts.greeting(tr)]
+            case "cancel":
+                conv.restart()
+                return [texts.cancelled(tr)]
+            case "help":
+                return [texts.help_text(tr), self._prompt(conv, tr)]
+            case "language":
+                other = next(lang for lang in SUPPORTED if lang != tr.locale)
+                return self._switch_language(conv, tr, other)
+            case _:
+                return [texts.unknown_command(tr), self._prompt(conv, tr)]
+
+    async def _button(
+        self, conv: Conversation, data: str, tr: Translator, now: float, chat_ref: str
+    ) -> list[Reply]:
+        if data.startswith(texts.LANG_PREFIX) and data[len(texts.LANG_PREFIX) :] in SUPPORTED:
+            return self._switch_language(conv, tr, data[len(texts.LANG_PREFIX) :])
+        if data == texts.NEW_LOOKUP:
+            conv.restart()
+            return [texts.greeting(tr)]
+        if data == texts.ABOUT:
+            return (
+                [texts.about(tr)]
+                if conv.step is Step.START
+                else [texts.about(tr), self._prompt(conv, tr)]
+            )
+        path = _path_after(data, texts.PATH_PREFIX)
+        if path is not None:
+            conv.restart()
+            conv.step, conv.path = Step.ENTER_ID, path
+            return [texts.ask_number(tr, path)]
+        path = _path_after(data, texts.SWITCH_PREFIX)
+        pending = conv.identity
+        if (
+            path is not None
+            and conv.step is Step.ENTER_ID
+            and pending is not None
+            and path_of(pending.kind) is path
+        ):
+            conv.path = path
+            return await self._start_challenge(conv, tr, now)
+        if data == texts.NEW_CODE and conv.step is Step.CAPTCHA:
+            if now < conv.cooldown_until:
+                return [texts.cooldown(tr, conv.cooldown_until - now)]
+            assert conv.identity is not None
+            return [await self._new_image(conv, tr, now, texts.new_code_caption)]
+        # A button from an old message, or data nobody of ours sent.
+        return [texts.stale_button(tr), self._prompt(conv, tr)]
+
+    # -- text -----------------------------------------------------------------------------
+
+    async def _text(
+        self,
+        conv: Conversation,
+        text: str,
+        tr: Translator,
+        now: float,
+        chat_ref: str,
+        greet: bool = False,
+    ) -> list[Reply]:
+        if len(text) > MAX_TEXT:
+            return [texts.text_too_long(tr), self._prompt(conv, tr)]
+        match conv.step:
+            case Step.ENTER_ID:
+                return await self._submit_number(conv, text, tr, now)
+            case Step.CAPTCHA:
+                return await self._submit_code(conv, text, tr, now, chat_ref)
+            case Step.START | Step.RESULT:
+                # A valid number sent straight away: no need to ask which kind it is.
+                try:
+                    identity = parse_identity(text)
+                except InvalidIdentity:
+                    conv.restart()
+                    return [texts.greeting(tr) if greet else texts.choose_path(tr)]
+                conv.restart()
+                conv.step, conv.path = Step.ENTER_ID, identity.path
+                return await self._accept_number(conv, identity, tr, now)
+
+    async def _submit_number(
+        self, conv: Conversation, text: str, tr: Translator, now: float
+    ) -> list[Reply]:
+        assert conv.path is not None
+        try:
+            identity = parse_identity(text, conv.path)
+        except InvalidIdentity as problem:
+            if problem.problem is IdProblem.WRONG_PATH and problem.belongs_to is not None:
+                # Keep it (hashed) so the switch button can go straight to the code.
+                conv.identity = _pending(parse_identity(text), self.hash_key)
+                return [texts.wrong_path(tr, problem.belongs_to)]
+            conv.invalid_ids += 1
+            reason = texts.invalid_number(tr, problem, conv.path)
+            if conv.invalid_ids >= self.config.invalid_ids_limit:
+                conv.restart()
+                return [reason, texts.too_many_invalid(tr), texts.greeting(tr)]
+            return [reason]
+        return await self._accept_number(conv, identity, tr, now)
+
+    async def _accept_number(
+        self, conv: Conversation, identity: IdentityNumber, tr: Translator, now: float
+    ) -> list[Reply]:
+        conv.invalid_ids = 0
+        conv.identity = _pending(identity, self.hash_key)
+        return await self._start_challenge(conv, tr, now)
+
+    async def _start_challenge(self, conv: Conversation, tr: Translator, now: float) -> list[Reply]:
+        """Issue an image code for the pending number, unless a limit says wait."""
+        if now < conv.cooldown_until:
+            return [texts.cooldown(tr, conv.cooldown_until - now)]
+        recent = conv.recent_lookups(now)
+        if len(recent) >= self.config.lookups_per_hour:
+            conv.restart()
+            conv.step = Step.RESULT
+            return [texts.lookup_limit(tr, self.config.lookups_per_hour, recent[0] + 3600 - now)]
+        conv.step = Step.CAPTCHA
+        return [await self._new_image(conv, tr, now, texts.captcha_caption)]
+
+    async def _new_image(
+        self,
+        conv: Conversation,
+        tr: Translator,
+        now: float,
+        caption: Callable[[Translator, str], str],
+    ) -> Photo:
+        assert conv.identity is not None
+        code = new_code(self.config.captcha_test_code)
+        conv.challenge = Challenge(code=code, issued_at=now)
+        png = await self.captcha.render(code)
+        return Photo(
+            png,
+            caption(tr, conv.identity.masked),
+            texts.new_code_buttons(tr),
+            rtl=tr.locale == "ar",
+        )
+
+    async def _submit_code(
+        self, conv: Conversation, text: str, tr: Translator, now: float, chat_ref: str
+    ) -> list[Reply]:
+        challenge, pending = conv.challenge, conv.identity
+        assert challenge is not None and pending is not None
+        if now < conv.cooldown_until:
+            return [texts.cooldown(tr, conv.cooldown_until - now)]
+        if now - challenge.issued_at > self.config.captcha_ttl:
+            return [await self._new_image(conv, tr, now, texts.code_expired_caption)]
+        typed = normalize_digits(text)
+        if len(typed) != 6 or not (typed.isascii() and typed.isdecimal()):
+            return [texts.code_format(tr)]  # not an attempt: nothing that could be the code
+        if answer_matches(challenge.code, typed):
+            conv.challenge = None  # single use
+            conv.failed_codes = 0
+            return await self._lookup(conv, pending, tr, now, chat_ref)
+        challenge.wrong += 1
+        conv.failed_codes += 1
+        if conv.failed_codes >= self.config.failed_codes_limit:
+            conv.cooldown_until = now + self.config.cooldown
+            conv.failed_codes = 0
+            conv.restart()
+            return [texts.cooldown(tr, self.config.cooldown)]
+        if challenge.wrong >= self.config.wrong_per_image:
+            return [await self._new_image(conv, tr, now, texts.too_many_wrong_caption)]
+        return [texts.wrong_code(tr, self.config.wrong_per_image - challenge.wrong)]
+
+    async def _lookup(
+        self,
+        conv: Conversation,
+        pending: PendingIdentity,
+        tr: Translator,
+        now: float,
+        chat_ref: str,
+    ) -> list[Reply]:
+        id_hash = bytes.fromhex(pending.id_hmac)
+        policies = await self.policies.policies_for_hmac(id_hash)
+        today = today_in(self.config.timezone, datetime.fromtimestamp(now, UTC))
+        coverages = coverage_for(policies, today, self.config.soon_days)
+        conv.lookups.append(now)
+        conv.identity = None
+        conv.step = Step.RESULT
+        outcome = coverages[0].state.value if coverages else "not_found"
+        await self.audit.record(chat_ref, id_hash, outcome)
+        return [result_card(tr, pending.masked, coverages)]
+
+
+def _path_after(data: str, prefix: str) -> Path | None:
+    if not data.startswith(prefix):
+        return None
+    try:
+        return Path(data[len(prefix) :])
+    except ValueError:
+        return None
+
+
+def _pending(identity: IdentityNumber, key: bytes) -> PendingIdentity:
+    return PendingIdentity(
+        id_hmac=id_hmac(key, identity.digits).hex(), masked=identity.masked, kind=identity.kind
+    )

@@ -1,0 +1,33 @@
+"""One channel's conversations: load the chat's state, run the engine, save the state."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+
+from bot.conversation.engine import Engine
+from bot.conversation.events import Event
+from bot.conversation.replies import Reply
+from bot.store.conversations import ConversationStore
+
+
+class ConversationService:
+    def __init__(
+        self, channel: str, engine: Engine, store: ConversationStore, hash_key: bytes
+    ) -> None:
+        self.channel = channel
+        self.engine = engine
+        self.store = store
+        self.hash_key = hash_key
+
+    def chat_ref(self, chat_id: str) -> str:
+        """Pseudonymous chat reference for the audit log (keyed, like identity numbers)."""
+        message = f"{self.channel}:{chat_id}".encode()
+        return hmac.new(self.hash_key, message, hashlib.sha256).hexdigest()
+
+    async def handle(self, chat_id: str, event: Event) -> list[Reply]:
+        """The caller must serialise calls per chat (one update of a chat at a time)."""
+        conv = await self.store.load(self.channel, chat_id)
+        replies = await self.engine.handle(conv, event, self.chat_ref(chat_id))
+        await self.store.save(self.channel, chat_id, conv)
+        return replies

@@ -1,0 +1,299 @@
+"""Every sentence the conversation says, built from the gettext catalogs.
+
+Message ids are English; the Arabic lives in locales/ar. Keeping the wording here (and not in
+the engine) keeps the transition table readable.
+"""
+
+from __future__ import annotations
+
+import math
+
+from bot.conversation.replies import ButtonSpec, Keyboard, Message
+from bot.domain.identity import IdProblem, InvalidIdentity, Path
+from bot.i18n import LANGUAGE_NAMES, SUPPORTED, Translator, minutes_text
+
+# Callback data of the bot's buttons (untrusted when it comes back: always re-checked).
+PATH_PREFIX = "path:"
+SWITCH_PREFIX = "switch:"
+LANG_PREFIX = "lang:"
+ABOUT = "about"
+NEW_CODE = "new_code"
+NEW_LOOKUP = "new_lookup"
+
+
+def _message(tr: Translator, text: str, buttons: Keyboard = ()) -> Message:
+    return Message(text, buttons, rtl=tr.locale == "ar")
+
+
+def language_button(tr: Translator) -> ButtonSpec:
+    other = next(lang for lang in SUPPORTED if lang != tr.locale)
+    return ButtonSpec(LANGUAGE_NAMES[other], LANG_PREFIX + other)
+
+
+def menu_buttons(tr: Translator) -> Keyboard:
+    return (
+        (
+            ButtonSpec(tr._("Citizen"), PATH_PREFIX + Path.CITIZEN),
+            ButtonSpec(tr._("Resident / visitor"), PATH_PREFIX + Path.RESIDENT),
+        ),
+        (ButtonSpec(tr._("About health insurance"), ABOUT), language_button(tr)),
+    )
+
+
+def new_lookup_buttons(tr: Translator) -> Keyboard:
+    return ((ButtonSpec(tr._("New lookup"), NEW_LOOKUP),),)
+
+
+def new_code_buttons(tr: Translator) -> Keyboard:
+    return ((ButtonSpec(tr._("New code"), NEW_CODE),),)
+
+
+def greeting(tr: Translator) -> Message:
+    return _message(
+        tr,
+        tr._(
+            "Hello! I can tell you whether your health insurance is valid, with which company, "
+            "and until when.\n\nAre you a citizen, or a resident or visitor?"
+        ),
+        menu_buttons(tr),
+    )
+
+
+def choose_path(tr: Translator) -> Message:
+    return _message(
+        tr,
+        tr._("Please choose one of the buttons: citizen, or resident / visitor."),
+        menu_buttons(tr),
+    )
+
+
+def about(tr: Translator) -> Message:
+    return _message(
+        tr,
+        tr._(
+            "Who must have health insurance in Saudi Arabia:\n"
+            "• Saudi citizens working in the government or private sector, and their families\n"
+            "• All residents, in government or private work\n"
+            "• People with chronic diseases or disabilities\n"
+            "• Productive families and people on low incomes\n"
+            "• Patients who need physiotherapy\n\n"
+            "Covered services include clinical examinations, psychological therapy, "
+            "physiotherapy and medicines.\n\n"
+            "Health insurance is regulated by the Insurance Authority (ia.gov.sa)."
+        ),
+        menu_buttons(tr),
+    )
+
+
+def ask_number(tr: Translator, path: Path) -> Message:
+    if path is Path.CITIZEN:
+        text = tr._("Send your national ID number: 10 digits starting with 1.")
+    else:
+        text = tr._(
+            "Send your iqama (residence) number: 10 digits starting with 2, "
+            "or your border number starting with 3 or 4."
+        )
+    return _message(tr, text)
+
+
+def invalid_number(tr: Translator, problem: InvalidIdentity, path: Path) -> Message:
+    reason = {
+        IdProblem.EMPTY: lambda: tr._("I could not find a number in your message."),
+        IdProblem.NON_DIGITS: lambda: tr._("The number should contain digits only."),
+        IdProblem.WRONG_LENGTH: lambda: tr.ngettext(
+            "You sent {n} digit, but the number has 10 digits.",
+            "You sent {n} digits, but the number has 10 digits.",
+            problem.digits_given,
+        ),
+        IdProblem.BAD_PREFIX: lambda: tr._(
+            "Identity numbers start with 1 (citizens), 2 (residents) or 3 or 4 (border numbers)."
+        ),
+        IdProblem.BAD_CHECK_DIGIT: lambda: tr._(
+            "This number is not valid; please check it for a mistyped digit."
+        ),
+    }[problem.problem]()
+    hint = (
+        tr._("Send your national ID number: 10 digits starting with 1.")
+        if path is Path.CITIZEN
+        else tr._("Send your iqama or border number: 10 digits starting with 2, 3 or 4.")
+    )
+    return _message(tr, f"{reason}\n{hint}")
+
+
+def wrong_path(tr: Translator, belongs_to: Path) -> Message:
+    if belongs_to is Path.RESIDENT:
+        text = tr._(
+            "This is an iqama or border number, not a national ID. "
+            "Tap the button to check it as a resident or visitor, or send a national ID."
+        )
+        label = tr._("Check as resident / visitor")
+    else:
+        text = tr._(
+            "This is a national ID of a citizen. "
+            "Tap the button to check it as a citizen, or send an iqama or border number."
+        )
+        label = tr._("Check as citizen")
+    return _message(tr, text, ((ButtonSpec(label, SWITCH_PREFIX + belongs_to),),))
+
+
+def too_many_invalid(tr: Translator) -> Message:
+    return _message(
+        tr,
+        tr._("That was three invalid numbers in a row, so let us start again."),
+    )
+
+
+def captcha_caption(tr: Translator, masked: str) -> str:
+    return tr._(
+        "To protect your data, send the six-digit visual code shown in the image "
+        "(for number {masked}).",
+        masked=masked,
+    )
+
+
+def code_expired_caption(tr: Translator, masked: str) -> str:
+    return tr._("The code expired. Here is a new one.") + "\n" + captcha_caption(tr, masked)
+
+
+def too_many_wrong_caption(tr: Translator, masked: str) -> str:
+    return (
+        tr._("Three wrong answers for this image. Here is a new code.")
+        + "\n"
+        + captcha_caption(tr, masked)
+    )
+
+
+def new_code_caption(tr: Translator, masked: str) -> str:
+    return tr._("Here is a new code.") + "\n" + captcha_caption(tr, masked)
+
+
+def wrong_code(tr: Translator, tries_left: int) -> Message:
+    return _message(
+        tr,
+        tr.ngettext(
+            "That code is not right. You have {n} more try for this image.",
+            "That code is not right. You have {n} more tries for this image.",
+            tries_left,
+        ),
+        new_code_buttons(tr),
+    )
+
+
+def code_format(tr: Translator) -> Message:
+    return _message(
+        tr,
+        tr._("The code is the six digits shown in the image. Please send them, or tap «New code»."),
+        new_code_buttons(tr),
+    )
+
+
+def _wait_minutes(seconds: float) -> int:
+    return max(1, math.ceil(seconds / 60))
+
+
+def cooldown(tr: Translator, seconds_left: float) -> Message:
+    return _message(
+        tr,
+        tr._(
+            "Too many wrong codes in a row. For your security, please try again in {wait}.",
+            wait=minutes_text(_wait_minutes(seconds_left), tr),
+        ),
+    )
+
+
+def lookup_limit(tr: Translator, limit: int, seconds_left: float) -> Message:
+    return _message(
+        tr,
+        tr.ngettext(
+            "You have reached the limit of {n} lookup per hour. You can check again in {wait}.",
+            "You have reached the limit of {n} lookups per hour. You can check again in {wait}.",
+            limit,
+            wait=minutes_text(_wait_minutes(seconds_left), tr),
+        ),
+        new_lookup_buttons(tr),
+    )
+
+
+def session_expired(tr: Translator) -> Message:
+    return _message(
+        tr,
+        tr._("Your previous session ended after 10 minutes without activity, so we start over."),
+    )
+
+
+def cancelled(tr: Translator) -> Message:
+    return _message(
+        tr, tr._("Cancelled. Send /start whenever you want to check an insurance status.")
+    )
+
+
+def help_text(tr: Translator) -> Message:
+    return _message(
+        tr,
+        tr._(
+            "I check the health-insurance status of a national ID, iqama or border number.\n"
+            "1. Choose citizen or resident / visitor.\n"
+            "2. Send the 10-digit number (Arabic or Western digits).\n"
+            "3. Send the six-digit code from the image.\n\n"
+            "Commands: /start begin again · /cancel stop · /language switch language · "
+            "/help this help."
+        ),
+    )
+
+
+def language_changed(tr: Translator) -> Message:
+    return _message(tr, tr._("From now on I will answer in English."))
+
+
+def unknown_command(tr: Translator) -> Message:
+    return _message(tr, tr._("I do not know that command."))
+
+
+def stale_button(tr: Translator) -> Message:
+    return _message(tr, tr._("That button is no longer active."))
+
+
+def text_too_long(tr: Translator) -> Message:
+    return _message(tr, tr._("That message is too long for me."))
+
+
+def only_text(tr: Translator) -> Message:
+    return _message(tr, tr._("I can only read text messages and button taps."))
+
+
+def edited_ignored(tr: Translator) -> Message:
+    return _message(
+        tr, tr._("I do not read edited messages. Please send it again as a new message.")
+    )
+
+
+def private_only(tr: Translator) -> Message:
+    return _message(
+        tr,
+        tr._(
+            "To protect your data I only answer in a private chat. "
+            "Please open a private chat with me and send /start."
+        ),
+    )
+
+
+def something_went_wrong(tr: Translator) -> Message:
+    return _message(
+        tr, tr._("Sorry, something went wrong on our side. Please try again, or send /start.")
+    )
+
+
+def waiting_for_captcha(tr: Translator) -> Message:
+    return _message(
+        tr,
+        tr._("I am waiting for the six-digit code from the image, or tap «New code»."),
+        new_code_buttons(tr),
+    )
+
+
+def after_result(tr: Translator) -> Message:
+    return _message(
+        tr,
+        tr._("To check another number, tap «New lookup» or send /start."),
+        new_lookup_buttons(tr),
+    )

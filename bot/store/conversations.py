@@ -1,0 +1,67 @@
+"""Conversation state per (channel, chat), and the audit log of completed lookups."""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime, timedelta
+
+from pydantic import ValidationError
+
+from bot.conversation.state import Conversation
+from bot.store.database import Database
+
+log = logging.getLogger(__name__)
+
+
+class ConversationStore:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    async def load(self, channel: str, chat_id: str) -> Conversation:
+        rows = await self.db.conn.execute_fetchall(
+            "SELECT state FROM conversations WHERE channel = ? AND chat_id = ?", (channel, chat_id)
+        )
+        for (state,) in rows:
+            try:
+                return Conversation.model_validate_json(state)
+            except ValidationError:
+                # A state from an incompatible older version: start over rather than fail.
+                log.warning("unreadable conversation state for a %s chat; starting over", channel)
+        return Conversation()
+
+    async def save(self, channel: str, chat_id: str, conv: Conversation) -> None:
+        await self.db.conn.execute(
+            "INSERT INTO conversations (channel, chat_id, state) VALUES (?, ?, ?) "
+            "ON CONFLICT (channel, chat_id) DO UPDATE SET state = excluded.state, "
+            "updated_at = strftime('%Y-%m-%dT%H:%M:%SZ', 'now')",
+            (channel, chat_id, conv.model_dump_json()),
+        )
+
+
+class AuditLog:
+    """Who looked up what, pseudonymised: hashed chat, identity HMAC, outcome, time."""
+
+    def __init__(self, db: Database, channel: str) -> None:
+        self.db = db
+        self.channel = channel
+
+    async def record(self, chat_ref: str, id_hash: bytes, outcome: str) -> None:
+        await self.db.conn.execute(
+            "INSERT INTO audit_lookups (at, channel, chat_hash, id_hmac, outcome) "
+            "VALUES (?, ?, ?, ?, ?)",
+            (
+                datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+                self.channel,
+                bytes.fromhex(chat_ref),
+                id_hash,
+                outcome,
+            ),
+        )
+
+
+async def prune_audit(db: Database, retention_days: int, now: datetime | None = None) -> int:
+    cutoff = (now or datetime.now(UTC)) - timedelta(days=retention_days)
+    cursor = await db.conn.execute(
+        "DELETE FROM audit_lookups WHERE at < ?", (cutoff.strftime("%Y-%m-%dT%H:%M:%SZ"),)
+    )
+    return cursor.rowcount
