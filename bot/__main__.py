@@ -59,12 +59,14 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _run(settings: Settings) -> int:
     if settings.telegram_bot_token is None:
+        from bot.channels.web_main import run_web_chat
+
         print(
-            "TELEGRAM_BOT_TOKEN is not set: put the token from @BotFather in the environment "
-            "or in .env (see .env.example) to run the Telegram bot.",
+            "TELEGRAM_BOT_TOKEN is not set: starting the local web chat instead of Telegram "
+            "(set the token from @BotFather in .env to run on Telegram).",
             file=sys.stderr,
         )
-        return EXIT_CONFIG
+        return run_web_chat(settings)
     print("The Telegram channel is not in this build yet.", file=sys.stderr)
     return EXIT_CONFIG
 

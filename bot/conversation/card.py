@@ -51,20 +51,20 @@ def _short_state(tr: Translator, state: CoverageState) -> str:
     }[state]
 
 
+def _beneficiary(tr: Translator, kind: BeneficiaryType) -> str:
+    # Separate calls: message extraction does not look inside another call's arguments.
+    if kind is BeneficiaryType.PRINCIPAL:
+        return tr._("principal")
+    return tr._("dependent")
+
+
 def _details(tr: Translator, coverage: Coverage) -> list[str]:
     policy = coverage.policy
     lines = [
         tr._("Insurance company: {name}", name=policy.insurer.name(tr.locale)),
         tr._("Class: {value}", value=policy.policy_class),
         tr._("Policy number: {value}", value=policy.policy_number),
-        tr._(
-            "Beneficiary: {value}",
-            value=(
-                tr._("principal")
-                if policy.beneficiary_type is BeneficiaryType.PRINCIPAL
-                else tr._("dependent")
-            ),
-        ),
+        tr._("Beneficiary: {value}", value=_beneficiary(tr, policy.beneficiary_type)),
     ]
     if policy.network:
         lines.append(tr._("Medical network: {value}", value=policy.network))

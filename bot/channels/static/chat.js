@@ -1,0 +1,86 @@
+// The web chat: sends text, button taps and commands to /api/chat and shows the replies.
+"use strict";
+(() => {
+  const log = document.getElementById("log");
+  const form = document.getElementById("composer");
+  const input = document.getElementById("input");
+  let busy = Promise.resolve();
+
+  function applyUi(ui, locale) {
+    if (!ui) return;
+    document.documentElement.lang = locale;
+    document.documentElement.dir = locale === "ar" ? "rtl" : "ltr";
+    document.title = ui.title;
+    document.getElementById("title").textContent = ui.title;
+    input.placeholder = ui.placeholder;
+    input.setAttribute("aria-label", ui.placeholder);
+    document.getElementById("send").setAttribute("aria-label", ui.send);
+  }
+
+  function bubble(cls, rtl) {
+    const div = document.createElement("div");
+    div.className = "bubble " + cls;
+    div.dir = rtl === undefined ? "auto" : (rtl ? "rtl" : "ltr");
+    log.appendChild(div);
+    return div;
+  }
+
+  function show(reply) {
+    const div = bubble("bot", reply.rtl);
+    if (reply.type === "photo") {
+      const img = document.createElement("img");
+      img.src = reply.image;
+      img.alt = reply.text;
+      div.appendChild(img);
+    }
+    div.appendChild(document.createTextNode(reply.text));
+    if (reply.buttons && reply.buttons.length) {
+      const chips = document.createElement("div");
+      chips.className = "chips";
+      for (const row of reply.buttons) {
+        for (const b of row) {
+          const chip = document.createElement("button");
+          chip.type = "button";
+          chip.className = "chip";
+          chip.textContent = b.label;
+          chip.addEventListener("click", () => { mine(b.label); send({ button: b.data }); });
+          chips.appendChild(chip);
+        }
+      }
+      div.appendChild(chips);
+    }
+  }
+
+  function mine(text) { bubble("me").textContent = text; scroll(); }
+  function scroll() { log.scrollTop = log.scrollHeight; }
+
+  function send(body) {
+    busy = busy.then(async () => {
+      try {
+        const res = await fetch("/api/chat", {
+          method: "POST", headers: { "Content-Type": "application/json" },
+          credentials: "same-origin", body: JSON.stringify(body),
+        });
+        const data = await res.json();
+        applyUi(data.ui, data.locale);
+        for (const reply of data.replies || []) show(reply);
+        if (data.error) bubble("error").textContent = data.error;
+      } catch (err) {
+        bubble("error").textContent = "⚠ " + err;
+      }
+      scroll();
+    });
+    return busy;
+  }
+
+  form.addEventListener("submit", (e) => {
+    e.preventDefault();
+    const text = input.value.trim();
+    if (!text) return;
+    input.value = "";
+    mine(text);
+    send(text.startsWith("/") ? { command: text } : { text });
+  });
+
+  send({ command: "start" });
+})();

@@ -1,0 +1,90 @@
+"""The web chat's HTTP surface: sessions, limits and same-origin rules."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from bot.channels.http import build_http_app
+from bot.channels.web import web_routes
+from bot.config import Settings
+from bot.i18n import strip_isolates
+from bot.importer.demo import load_demo
+from bot.runtime import open_runtime
+
+
+@pytest.fixture
+async def client(tmp_path: Path) -> AsyncIterator[httpx.AsyncClient]:
+    settings = Settings(
+        _env_file=None,  # type: ignore[call-arg]
+        database_path=tmp_path / "bot.sqlite3",
+        id_hash_key="k",  # type: ignore[arg-type]
+        captcha_test_code="123456",
+        captcha_workers=0,
+    )
+    runtime = await open_runtime(settings)
+    await load_demo(runtime.db, settings)
+    app = build_http_app(web_routes(runtime.conversations("web")))
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
+        yield http
+    await runtime.close()
+
+
+async def say(client: httpx.AsyncClient, **body: str) -> list[str]:
+    response = await client.post("/api/chat", json=body)
+    assert response.status_code == 200, response.text
+    return [strip_isolates(r["text"]) for r in response.json()["replies"]]
+
+
+async def test_page_and_health(client: httpx.AsyncClient) -> None:
+    page = await client.get("/")
+    assert page.status_code == 200 and 'dir="rtl"' in page.text
+    assert "default-src 'self'" in page.headers["content-security-policy"]
+    assert "http" not in page.text.replace("http-equiv", "")  # no external resources
+    assert (await client.get("/static/chat.js")).status_code == 200
+    assert (await client.get("/healthz")).json() == {"status": "ok"}
+
+
+async def test_a_lookup_through_the_api_and_sessions_are_separate(
+    client: httpx.AsyncClient,
+) -> None:
+    assert (await say(client, command="/start"))[0].startswith("مرحبًا!")
+    session = client.cookies.get("chat_session")
+    assert session
+    await say(client, button="path:citizen")
+    await say(client, text="1000000008")
+    [card] = await say(client, text="١٢٣٤٥٦")
+    assert "التأمين ساري" in card and "1*******08" in card
+    # Another browser (no cookie) has its own conversation.
+    client.cookies.clear()
+    [other] = await say(client, text="123456")
+    assert other.startswith("مرحبًا!")
+    assert client.cookies.get("chat_session") != session
+
+
+async def test_limits_and_same_origin(client: httpx.AsyncClient) -> None:
+    cross = await client.post(
+        "/api/chat", json={"text": "x"}, headers={"Origin": "http://evil.example"}
+    )
+    assert cross.status_code == 403
+    same = await client.post(
+        "/api/chat", json={"command": "start"}, headers={"Origin": "http://testserver"}
+    )
+    assert same.status_code == 200
+    form = await client.post("/api/chat", data={"text": "x"})
+    assert form.status_code == 415
+    huge = await client.post("/api/chat", json={"text": "1" * 10_000})
+    assert huge.status_code == 413
+    assert (await client.post("/api/chat", json={"nothing": 1})).status_code == 400
+    assert (await client.post("/api/chat", json=[1, 2])).status_code == 400
+    bad_json = await client.post(
+        "/api/chat", content=b"{", headers={"content-type": "application/json"}
+    )
+    assert bad_json.status_code == 400
+    # 900 characters fit the body limit and get the engine's friendly reply.
+    replies = await say(client, text="x" * 900)
+    assert "أطول مما أستطيع" in replies[0]
