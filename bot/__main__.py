@@ -1,4 +1,4 @@
-"""Command line: `python -m bot [run | import-policies FILE ...]`."""
+"""Command line: `python -m bot [run | import-policies FILE | remind | broadcast ...]`."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from pathlib import Path
 
 from bot.config import Settings, SettingsError, load_settings
 from bot.logs import setup_logging
+from bot.reminders.cli import add_broadcast_parser, add_remind_parser
 
 EXIT_OK, EXIT_PARTIAL, EXIT_NOTHING_WRITTEN, EXIT_CONFIG = 0, 1, 2, 78
 
@@ -34,6 +35,8 @@ def _parser() -> argparse.ArgumentParser:
     )
     demo = commands.add_parser("load-demo", help="load the demo policies (dates relative to today)")
     demo.add_argument("--replace", action="store_true")
+    add_remind_parser(commands)
+    add_broadcast_parser(commands)
     return parser
 
 
@@ -54,6 +57,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         from bot.importer.demo import run_load_demo
 
         return asyncio.run(run_load_demo(settings, replace=args.replace))
+    if command == "remind":
+        from bot.reminders.cli import run_remind
+
+        return asyncio.run(run_remind(settings, args))
+    if command == "broadcast":
+        from bot.reminders.cli import run_broadcast
+
+        return asyncio.run(run_broadcast(settings, args))
     return _run(settings)
 
 
@@ -67,8 +78,9 @@ def _run(settings: Settings) -> int:
             file=sys.stderr,
         )
         return run_web_chat(settings)
-    print("The Telegram channel is not in this build yet.", file=sys.stderr)
-    return EXIT_CONFIG
+    from bot.channels.telegram import run_telegram
+
+    return run_telegram(settings)
 
 
 if __name__ == "__main__":

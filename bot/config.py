@@ -14,10 +14,20 @@ from pathlib import Path
 from typing import Annotated
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import (
+    Field,
+    SecretStr,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 log = logging.getLogger(__name__)
+
+# Messages/s Telegram allows a bot in bulk without paid broadcast.
+FREE_BROADCAST_LIMIT = 30
 
 
 class AppEnv(StrEnum):
@@ -66,6 +76,13 @@ class Settings(BaseSettings):
     # Where the project's HTTP app listens (webhook, web chat, /healthz).
     web_host: str = "127.0.0.1"
     web_port: int = Field(default=8080, ge=1, le=65535)
+    # Reminder subscriptions one chat may hold (a family's numbers).
+    max_subscriptions_per_chat: int = Field(default=5, ge=1, le=50)
+    # Telegram's paid broadcast (allow_paid_broadcast, billed in Stars): up to 1000 messages/s.
+    broadcast_paid: bool = False
+    # Bulk messages (reminders and broadcasts) per second overall. Telegram allows about 30/s
+    # per bot; 25 leaves room for replies to people mid-conversation.
+    broadcast_rate: float = Field(default=25.0, gt=0, le=1000)
 
     @field_validator("telegram_bot_token", "id_hash_key", "webhook_secret", mode="before")
     @classmethod
@@ -142,6 +159,17 @@ class Settings(BaseSettings):
         value = value.strip()
         if value and not value.startswith(("https://", "http://")):
             raise ValueError("must be the public https:// address Telegram posts updates to")
+        return value
+
+    @field_validator("broadcast_rate")
+    @classmethod
+    def _rate_within_telegram_limits(cls, value: float, info: ValidationInfo) -> float:
+        # Above ~30/s Telegram answers 429 and live conversations would wait behind the queue.
+        if value > FREE_BROADCAST_LIMIT and not info.data.get("broadcast_paid", False):
+            raise ValueError(
+                f"above Telegram's free limit of {FREE_BROADCAST_LIMIT} messages/s; set "
+                "BROADCAST_PAID=true for paid broadcasts (up to 1000/s)"
+            )
         return value
 
     @property

@@ -1,9 +1,16 @@
-"""The project's single HTTP app: everything that listens (webhook, web chat, /healthz)."""
+"""The project's single HTTP app: everything that listens (webhook, web chat, /healthz).
+
+Channels contribute routes (`telegram.webhook_routes`, `web.web_routes`, later WhatsApp);
+`build_http_app` puts them behind one Starlette app and `http_server` serves it with uvicorn.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import contextlib
+import socket
+from collections.abc import Iterator, Sequence
 
+import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -17,3 +24,50 @@ async def healthz(request: Request) -> Response:
 def build_http_app(routes: Sequence[BaseRoute] = ()) -> Starlette:
     """Each channel contributes its routes (Telegram webhook, web chat, later WhatsApp)."""
     return Starlette(routes=[Route("/healthz", healthz, methods=["GET"]), *routes])
+
+
+class _Server(uvicorn.Server):
+    """uvicorn without its own signal handling: the process entry point owns SIGINT/SIGTERM
+    and stops the server itself (uvicorn would also re-raise the signal once it stopped,
+    killing the process before the bot has shut down)."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+class HttpServer:
+    """A uvicorn server on a socket bound up front, so a taken port is a plain OSError here
+    (uvicorn itself would call sys.exit from inside the event loop)."""
+
+    def __init__(self, app: Starlette, host: str, port: int) -> None:
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        self.socket = socket.create_server((host, port), family=family)
+        self.host, self.port = host, self.socket.getsockname()[1]
+        config = uvicorn.Config(
+            app,
+            # log_config=None keeps the project's logging (and its identity-number mask);
+            # no access log: paths and client addresses are not worth keeping.
+            log_config=None,
+            access_log=False,
+            server_header=False,
+            lifespan="auto",
+        )
+        self.server = _Server(config)
+
+    @property
+    def started(self) -> bool:
+        return self.server.started
+
+    async def serve(self) -> None:
+        try:
+            await self.server.serve(sockets=[self.socket])
+        finally:
+            self.socket.close()
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+
+
+def http_server(app: Starlette, host: str, port: int) -> HttpServer:
+    return HttpServer(app, host, port)

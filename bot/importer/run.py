@@ -118,14 +118,27 @@ async def import_policies(
         validator = RowValidator(insurers, hash_key, header)
 
         async def batches() -> AsyncIterator[list[StagedRow]]:
-            batch: list[StagedRow] = []
+            lines: list[int] = []
+            records: list[list[str]] = []
+
+            def validated() -> list[StagedRow]:
+                rows, errors = validator.validate_batch(lines, records)
+                report.rows += len(lines)
+                report.rejected += len({e.line for e in errors})
+                report.errors.extend(errors)
+                lines.clear()
+                records.clear()
+                if progress:
+                    progress(counter.position, total)
+                return rows
+
             line = reader.line_num
             try:
                 for cells in reader:
                     start, line = line + 1, reader.line_num
                     if len(cells) != width:
                         if not any(c.strip() for c in cells):
-                            continue  # a blank line, or only commas: not a row
+                            continue  # a blank line: not a row
                         if len(cells) > width:
                             report.rows += 1
                             report.rejected += 1
@@ -138,28 +151,20 @@ async def import_policies(
                             )
                             continue
                         cells += [""] * (width - len(cells))  # short rows: missing cells empty
-                    result = validator.validate(start, cells)
-                    if isinstance(result, list) and not any(c.strip() for c in cells):
+                    elif not any(cells):
                         continue  # a row of only commas, as spreadsheets leave: not a row
-                    report.rows += 1
-                    if isinstance(result, list):
-                        report.rejected += 1
-                        report.errors.extend(result)
-                        continue
-                    batch.append(result)
-                    if len(batch) >= BATCH_ROWS:
-                        yield batch
-                        batch = []
-                        if progress:
-                            progress(counter.position, total)
+                    lines.append(start)
+                    records.append(cells)
+                    if len(records) >= BATCH_ROWS:
+                        yield validated()
             except UnicodeDecodeError as exc:
                 raise ImportAborted(
                     f"the file is not UTF-8 text after line {line} ({exc.reason})"
                 ) from None
             except csv.Error as exc:
                 raise ImportAborted(f"line {line}: the CSV cannot be read: {exc}") from None
-            if batch:
-                yield batch
+            if records:
+                yield validated()
             if progress:
                 progress(total, total)
 

@@ -63,4 +63,106 @@ MIGRATIONS: list[tuple[str, ...]] = [
         """,
         "CREATE INDEX audit_lookups_at ON audit_lookups (at)",
     ),
+    # 3: reminder subscriptions (consent records), the reminders sent for them, daily passes,
+    # admin broadcasts with one row per recipient, and leases that keep two processes from
+    # delivering the same job at once.
+    (
+        # A stopped subscription stays as the record of when consent was given and withdrawn.
+        """
+        CREATE TABLE subscriptions (
+            id           INTEGER PRIMARY KEY,
+            channel      TEXT NOT NULL,
+            chat_id      TEXT NOT NULL,
+            id_hmac      BLOB NOT NULL,
+            id_masked    TEXT NOT NULL,
+            locale       TEXT NOT NULL,
+            consented_at TEXT NOT NULL,
+            active       INTEGER NOT NULL DEFAULT 1 CHECK (active IN (0, 1)),
+            stopped_at   TEXT,
+            stop_reason  TEXT CHECK (stop_reason IN ('user', 'blocked'))
+        )
+        """,
+        "CREATE UNIQUE INDEX subscriptions_active_person "
+        "ON subscriptions (channel, chat_id, id_hmac) WHERE active = 1",
+        "CREATE INDEX subscriptions_active_hmac ON subscriptions (id_hmac) WHERE active = 1",
+        # One row per (subscription, expiry date, threshold): the UNIQUE key is what makes a
+        # pass idempotent. `due_on` is the pass that sends it, `seq` the order within it.
+        """
+        CREATE TABLE reminders (
+            subscription_id INTEGER NOT NULL REFERENCES subscriptions(id),
+            expiry_date     TEXT NOT NULL,
+            threshold       INTEGER NOT NULL,
+            due_on          TEXT NOT NULL,
+            seq             INTEGER NOT NULL,
+            status          TEXT NOT NULL DEFAULT 'pending' CHECK (status IN
+                            ('pending', 'sending', 'sent', 'failed', 'blocked', 'skipped')),
+            attempts        INTEGER NOT NULL DEFAULT 0,
+            reason          TEXT,
+            updated_at      TEXT NOT NULL,
+            PRIMARY KEY (subscription_id, expiry_date, threshold)
+        ) WITHOUT ROWID
+        """,
+        "CREATE INDEX reminders_due ON reminders (due_on, seq)",
+        "CREATE INDEX reminders_expiry ON reminders (expiry_date)",
+        """
+        CREATE TABLE reminder_passes (
+            day         TEXT PRIMARY KEY,
+            started_at  TEXT NOT NULL,
+            finished_at TEXT,
+            due         INTEGER NOT NULL DEFAULT 0,
+            sent        INTEGER NOT NULL DEFAULT 0,
+            failed      INTEGER NOT NULL DEFAULT 0,
+            blocked     INTEGER NOT NULL DEFAULT 0,
+            skipped     INTEGER NOT NULL DEFAULT 0
+        ) WITHOUT ROWID
+        """,
+        """
+        CREATE TABLE broadcasts (
+            id           INTEGER PRIMARY KEY,
+            created_at   TEXT NOT NULL,
+            created_by   TEXT NOT NULL,
+            audience     TEXT NOT NULL,
+            template     TEXT CHECK (template IN ('expiry')),
+            text         TEXT,
+            status       TEXT NOT NULL DEFAULT 'preparing'
+                         CHECK (status IN ('preparing', 'running', 'done', 'cancelled')),
+            total        INTEGER NOT NULL DEFAULT 0,
+            sent         INTEGER NOT NULL DEFAULT 0,
+            failed       INTEGER NOT NULL DEFAULT 0,
+            blocked      INTEGER NOT NULL DEFAULT 0,
+            skipped      INTEGER NOT NULL DEFAULT 0,
+            resent       INTEGER NOT NULL DEFAULT 0,
+            finished_at  TEXT,
+            progress_ref TEXT,
+            CHECK ((template IS NULL) <> (text IS NULL))
+        )
+        """,
+        "CREATE INDEX broadcasts_status ON broadcasts (status)",
+        # subscription_id is NULL for a typed text: one message per chat, not per person.
+        """
+        CREATE TABLE broadcast_recipients (
+            broadcast_id    INTEGER NOT NULL REFERENCES broadcasts(id),
+            seq             INTEGER NOT NULL,
+            channel         TEXT NOT NULL,
+            chat_id         TEXT NOT NULL,
+            subscription_id INTEGER REFERENCES subscriptions(id),
+            locale          TEXT NOT NULL,
+            status          TEXT NOT NULL DEFAULT 'pending' CHECK (status IN
+                            ('pending', 'sending', 'sent', 'failed', 'blocked', 'skipped')),
+            attempts        INTEGER NOT NULL DEFAULT 0,
+            resent          INTEGER NOT NULL DEFAULT 0,
+            reason          TEXT,
+            updated_at      TEXT,
+            PRIMARY KEY (broadcast_id, seq)
+        ) WITHOUT ROWID
+        """,
+        "CREATE INDEX broadcast_recipients_status ON broadcast_recipients (broadcast_id, status)",
+        """
+        CREATE TABLE leases (
+            name       TEXT PRIMARY KEY,
+            owner      TEXT NOT NULL,
+            expires_at REAL NOT NULL
+        ) WITHOUT ROWID
+        """,
+    ),
 ]

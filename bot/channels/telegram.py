@@ -1,0 +1,479 @@
+"""The Telegram channel: python-telegram-bot in front of the conversation service.
+
+Thin on purpose: `telegram_render` turns updates into events and replies into Bot API calls, the
+engine owns the dialogue. This module wires PTB (ordering per chat, rate limiter, job queue,
+one handler, one error handler) and runs it by long polling or behind the project's HTTP app.
+
+    build_application(settings, runtime)   the Application, buildable against a fake Bot API
+    polling(app) / webhook(app, ...)        manual lifecycles (tests use the same ones)
+    run_telegram(settings)                  the process entry point (`python -m bot`)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hmac
+import json
+import logging
+import re
+import signal
+import sys
+from collections.abc import AsyncIterator, Callable, Sequence
+from dataclasses import dataclass
+from datetime import time, timedelta
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Route
+from telegram import BotCommand, CallbackQuery, Update
+from telegram.error import Forbidden, InvalidToken, TelegramError
+from telegram.ext import (
+    AIORateLimiter,
+    Application,
+    ApplicationBuilder,
+    BaseRateLimiter,
+    CallbackContext,
+    TypeHandler,
+)
+from telegram.request import BaseRequest, HTTPXRequest
+
+from bot.channels.http import build_http_app, http_server
+from bot.channels.ordering import PerChatUpdateProcessor
+from bot.channels.telegram_render import inbound, send_replies
+from bot.config import Settings
+from bot.conversation import texts
+from bot.conversation.service import ConversationService
+from bot.i18n import N_, SUPPORTED, pick_locale, translator_for
+from bot.logs import RedactIdentityNumbers
+from bot.runtime import Runtime, open_runtime
+
+log = logging.getLogger(__name__)
+
+TelegramApp = Application[Any, Any, Any, Any, Any, Any]
+Context = CallbackContext[Any, Any, Any, Any]
+RoutesFor = Callable[[Runtime], Sequence[BaseRoute]]
+
+CHANNEL = "telegram"
+WEBHOOK_PATH = "/telegram/webhook"
+SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
+# Telegram's rule for secret_token: 1-256 characters, A-Z a-z 0-9 _ -.
+_SECRET_RE = re.compile(r"[A-Za-z0-9_-]{1,256}")
+MAX_WEBHOOK_BODY = 1024 * 1024  # an update is a few KB; anything near this is not Telegram
+EXIT_OK, EXIT_FAILED, EXIT_CONFIG = 0, 1, 78
+
+# What the bot acts on; everything else (membership changes, reactions, ...) is not even fetched.
+ALLOWED_UPDATES = [Update.MESSAGE, Update.EDITED_MESSAGE, Update.CALLBACK_QUERY]
+# Updates handled at once across chats (one chat is always one at a time). Against Telegram an
+# update holds its slot for a network round trip or two (50-200 ms each), so this bounds
+# throughput; bench/conversation.py with 100 ms per Bot API call: 32 -> ~54 lookups/s,
+# 64 -> ~102, 128 -> ~131, at the same CPU per lookup. Waiting costs no CPU with the aiohttp
+# client (httpx's pool got slower with every open connection: see telegram_http.py).
+CONCURRENT_UPDATES = 64
+PRUNE_AT = time(3, 0)  # local time (TIMEZONE, Asia/Riyadh by default)
+
+# Menu commands, described in the person's language (the descriptions live in the catalogs).
+COMMANDS: tuple[tuple[str, str], ...] = (
+    ("start", N_("Start a new lookup")),
+    ("cancel", N_("Cancel the current lookup")),
+    ("help", N_("How to use this bot")),
+    ("language", N_("Switch between Arabic and English")),
+)
+
+# Loggers that may print whole updates (message texts) at DEBUG: PTB dumps every update it
+# processes and every getUpdates answer. Records are masked where they are created, so no
+# handler (a file, pytest's caplog, uvicorn's own) ever sees an identity number.
+_PROTECTED_LOGGERS = (
+    "telegram",
+    "httpx",
+    "httpcore",
+    "aiohttp",
+    "uvicorn",
+    "apscheduler",
+    "aiosqlite",
+    "bot",
+)
+
+
+def protect_logs() -> None:
+    """Attach the identity-number mask to every logger of the libraries that see updates."""
+    names = [
+        name
+        for name in list(logging.root.manager.loggerDict)
+        if name.split(".", 1)[0] in _PROTECTED_LOGGERS
+    ]
+    for name in {*_PROTECTED_LOGGERS, *names, __name__}:
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, RedactIdentityNumbers) for f in logger.filters):
+            logger.addFilter(RedactIdentityNumbers())
+
+
+class StartupError(Exception):
+    """The bot cannot start for a reason the operator can fix; the message says which."""
+
+
+class TelegramChannel:
+    """The one update handler, the error handler and the daily job, bound to the runtime."""
+
+    def __init__(self, runtime: Runtime) -> None:
+        self.runtime = runtime
+        self.settings = runtime.settings
+        self.conversations: ConversationService = runtime.conversations(CHANNEL)
+
+    async def on_update(self, update: Update, context: Context) -> None:
+        query = update.callback_query
+        # Answer every button press, ours or not, so the client's spinner stops; in parallel
+        # with the reply (against Telegram each call is a network round trip).
+        answering = asyncio.ensure_future(_answer(query)) if query is not None else None
+        try:
+            found = inbound(update, context.bot.username)
+            if found is None:
+                return
+            answer = await self.conversations.handle(str(found.chat_id), found.event)
+            await send_replies(context.bot, found.chat_id, answer)
+        finally:
+            if answering is not None:
+                await answering
+
+    async def on_error(self, update: object, context: Context) -> None:
+        error = context.error
+        if isinstance(error, Forbidden):
+            log.info("A chat blocked the bot or left: %s", error.message)
+            return
+        # Never the update itself: it holds what the person typed.
+        log.error("Error while handling a Telegram update", exc_info=error)
+        if not isinstance(update, Update):
+            return
+        chat, user = update.effective_chat, update.effective_user
+        if chat is None or chat.type != chat.PRIVATE:
+            return  # groups get the one privacy notice and nothing else
+        stored: str | None = None
+        with contextlib.suppress(Exception):
+            stored = (await self.conversations.store.load(CHANNEL, str(chat.id))).locale
+        language = user.language_code if user is not None else None
+        tr = translator_for(pick_locale(stored, language, self.settings.default_locale))
+        try:
+            await send_replies(context.bot, chat.id, [texts.something_went_wrong(tr)])
+        except TelegramError as exc:
+            log.warning("Could not tell the chat about the error: %s", exc)
+
+    async def prune_audit(self, context: Context) -> None:
+        removed = await self.runtime.prune_audit()
+        log.info(
+            "Audit log: removed %d lookups older than %d days",
+            removed,
+            self.settings.audit_retention_days,
+        )
+
+
+async def _answer(query: CallbackQuery) -> None:
+    try:
+        await query.answer()
+    except TelegramError as exc:  # too old (the bot was down), or already answered
+        log.debug("Could not answer a callback query: %s", exc)
+
+
+def build_application(
+    settings: Settings,
+    runtime: Runtime,
+    *,
+    webhook: bool = False,
+    concurrency: int = CONCURRENT_UPDATES,
+    rate_limiter: BaseRateLimiter[Any] | None = None,
+    request: BaseRequest | None = None,
+    customize: Callable[[ApplicationBuilder[Any, Any, Any, Any, Any, Any]], Any] | None = None,
+) -> TelegramApp:
+    """The PTB Application for `settings`, answering through `runtime`.
+
+    `webhook=True` builds it without an Updater (updates come from the HTTP app). `request`
+    replaces the HTTP client of Bot API calls; `customize` may adjust the builder last.
+    Nothing is contacted until `initialize()`.
+    """
+    if settings.telegram_bot_token is None:
+        raise ValueError("TELEGRAM_BOT_TOKEN is not set")
+    protect_logs()
+    if settings.captcha_test_code:
+        log.warning(
+            "CAPTCHA_TEST_CODE is set: every image code is the same fixed code. "
+            "For automated tests only; never in production."
+        )
+    root = settings.telegram_api_url
+    builder = (
+        ApplicationBuilder()
+        .token(settings.telegram_bot_token.get_secret_value())
+        .base_url(f"{root}/bot")
+        .base_file_url(f"{root}/file/bot")
+        .rate_limiter(rate_limiter or default_rate_limiter())
+        .concurrent_updates(PerChatUpdateProcessor(concurrency))
+    )
+    calls, updates = default_requests(concurrency)
+    builder = builder.request(request or calls).get_updates_request(updates)
+    if webhook:
+        builder = builder.updater(None)
+    if customize is not None:
+        customize(builder)
+    app: TelegramApp = builder.build()
+    channel = TelegramChannel(runtime)
+    app.add_handler(TypeHandler(Update, channel.on_update))
+    app.add_error_handler(channel.on_error)
+    jobs = app.job_queue
+    if jobs is None:  # pragma: no cover - the job-queue extra is a declared dependency
+        raise RuntimeError('python-telegram-bot must be installed with the "job-queue" extra')
+    jobs.run_daily(channel.prune_audit, PRUNE_AT.replace(tzinfo=settings.tz), name="prune-audit")
+    jobs.run_once(channel.prune_audit, timedelta(seconds=0), name="prune-audit-at-start")
+    return app
+
+
+def default_requests(concurrency: int) -> tuple[BaseRequest, BaseRequest]:
+    """HTTP clients for Bot API calls and for getUpdates, sized to the concurrency: each update
+    in flight makes at most two calls at once (its reply and a callback answer).
+
+    aiohttp (telegram_http.py says why); PTB's httpx client if aiohttp is not installed.
+    """
+    size = 2 * concurrency + 4
+    try:
+        from bot.channels.telegram_http import AiohttpRequest
+    except ImportError:
+        log.warning("aiohttp is not installed: Bot API calls use httpx, at several times the CPU")
+        return HTTPXRequest(connection_pool_size=size, pool_timeout=10.0), HTTPXRequest()
+    return AiohttpRequest(size, pool_timeout=10.0), AiohttpRequest(1)
+
+
+def default_rate_limiter() -> AIORateLimiter:
+    """Group chats at Telegram's 20 messages a minute; 429 answers waited out and retried.
+
+    No bot-wide ceiling: Telegram's "about 30 messages a second" is about bulk notifications,
+    and a ceiling here would queue live answers behind each other (and behind broadcasts).
+    A 429 still pauses every send until its `retry_after` has passed.
+    """
+    return AIORateLimiter(overall_max_rate=0, max_retries=3)
+
+
+async def set_commands(app: TelegramApp, default_locale: str) -> None:
+    """The command menu in Arabic and English, and in the default language for the rest."""
+    for language in (*SUPPORTED, None):
+        tr = translator_for(language or default_locale)
+        commands = [BotCommand(name, tr._(description)) for name, description in COMMANDS]
+        await app.bot.set_my_commands(commands, language_code=language)
+
+
+async def _prepare(app: TelegramApp, settings: Settings) -> None:
+    """What `post_init` would do under `run_polling` (which this module does not use)."""
+    try:
+        await set_commands(app, settings.default_locale)
+    except TelegramError as exc:
+        log.warning("Could not set the command menu: %s", exc)
+
+
+@contextlib.asynccontextmanager
+async def _running(app: TelegramApp, settings: Settings) -> AsyncIterator[TelegramApp]:
+    """initialize, start ... stop, shutdown; with the builder's post_init / post_stop /
+    post_shutdown hooks called where `run_polling` would call them (other features, e.g.
+    reminders, hook in there through `build_application(customize=...)`)."""
+    await app.initialize()
+    try:
+        await _prepare(app, settings)
+        if app.post_init is not None:
+            await app.post_init(app)
+        await app.start()
+        try:
+            yield app
+        finally:
+            if app.running:
+                await app.stop()
+            if app.post_stop is not None:
+                await app.post_stop(app)
+    finally:
+        await app.shutdown()
+        if app.post_shutdown is not None:
+            await app.post_shutdown(app)
+
+
+@contextlib.asynccontextmanager
+async def polling(
+    app: TelegramApp, settings: Settings, *, poll_timeout: float = 10.0
+) -> AsyncIterator[TelegramApp]:
+    """Run `app` by long polling until the block ends; shut down cleanly either way."""
+    updater = app.updater
+    if updater is None:
+        raise ValueError("built for webhook mode: the application has no updater")
+    async with _running(app, settings):
+        await updater.start_polling(
+            poll_interval=0.0,
+            timeout=timedelta(seconds=poll_timeout),
+            allowed_updates=ALLOWED_UPDATES,
+        )
+        try:
+            log.info("Telegram bot @%s is answering (long polling)", app.bot.username)
+            yield app
+        finally:
+            if updater.running:
+                await updater.stop()
+
+
+def webhook_url(settings: Settings) -> str:
+    """The URL given to Telegram: WEBHOOK_URL, with /telegram/webhook added unless it ends so.
+
+    The app always listens on /telegram/webhook; a proxy in front maps the public URL to it.
+    """
+    base = settings.webhook_url.rstrip("/")
+    return base if base.endswith(WEBHOOK_PATH) else base + WEBHOOK_PATH
+
+
+def webhook_problem(settings: Settings) -> str | None:
+    """Why webhook mode cannot start with these settings, in one line (None: it can)."""
+    if not settings.webhook_url:
+        return None
+    if settings.webhook_secret is None:
+        return (
+            "WEBHOOK_SECRET is not set: webhook mode needs it, so that only Telegram can post "
+            "updates to the bot (set it to 1-256 characters of A-Z, a-z, 0-9, _ or -)."
+        )
+    if not _SECRET_RE.fullmatch(settings.webhook_secret.get_secret_value()):
+        return "Bad setting WEBHOOK_SECRET: use 1-256 characters of A-Z, a-z, 0-9, _ or -"
+    return None
+
+
+def webhook_routes(app: TelegramApp, secret: str) -> list[BaseRoute]:
+    """POST /telegram/webhook: check Telegram's secret header, queue the update for PTB."""
+    expected = secret.encode()
+
+    async def receive(request: Request) -> Response:
+        given = request.headers.get(SECRET_HEADER, "").encode()
+        if not hmac.compare_digest(given, expected):
+            return Response(status_code=403)
+        if not app.running:
+            return Response(status_code=503)  # starting or stopping: Telegram will retry
+        body = bytearray()
+        async for chunk in request.stream():
+            body += chunk
+            if len(body) > MAX_WEBHOOK_BODY:
+                return Response(status_code=413)
+        try:
+            update = Update.de_json(json.loads(body), app.bot)
+        except (ValueError, TypeError, KeyError, AttributeError):
+            log.warning("Webhook: a request with the right secret but no readable update")
+            return Response(status_code=400)
+        await app.update_queue.put(update)
+        return Response()
+
+    return [Route(WEBHOOK_PATH, receive, methods=["POST"])]
+
+
+@dataclass
+class Serving:
+    """The HTTP server of webhook mode: its task ends early only if the server fails."""
+
+    task: asyncio.Task[None]
+    port: int
+
+
+@contextlib.asynccontextmanager
+async def webhook(
+    app: TelegramApp,
+    settings: Settings,
+    extra_routes: Sequence[BaseRoute] = (),
+) -> AsyncIterator[Serving]:
+    """Serve the HTTP app (webhook + `extra_routes` + /healthz) and register the webhook.
+
+    Raises StartupError when WEB_HOST:WEB_PORT cannot be bound (before contacting Telegram).
+    """
+    problem = webhook_problem(settings)
+    if problem is not None or settings.webhook_secret is None:
+        raise ValueError(problem or "WEBHOOK_SECRET is not set")
+    secret = settings.webhook_secret.get_secret_value()
+    http_app = build_http_app([*webhook_routes(app, secret), *extra_routes])
+    try:
+        server = http_server(http_app, settings.web_host, settings.web_port)
+    except OSError as exc:
+        raise StartupError(
+            f"Cannot listen on {settings.web_host}:{settings.web_port} (WEB_HOST, WEB_PORT): {exc}"
+        ) from exc
+    async with _running(app, settings):
+        task = asyncio.create_task(server.serve(), name="http-server")
+        try:
+            while not server.started:
+                if task.done():
+                    task.result()
+                    raise RuntimeError("the HTTP server stopped while starting")
+                await asyncio.sleep(0.01)
+            await app.bot.set_webhook(
+                url=webhook_url(settings), secret_token=secret, allowed_updates=ALLOWED_UPDATES
+            )
+            log.info(
+                "Telegram bot @%s is answering (webhook; HTTP on %s:%d)",
+                app.bot.username,
+                server.host,
+                server.port,
+            )
+            yield Serving(task, server.port)
+        finally:
+            # The webhook stays registered: Telegram keeps the updates until we are back.
+            server.stop()
+            with contextlib.suppress(Exception):
+                await task
+
+
+async def serve(
+    settings: Settings, stop: asyncio.Event, *, extra_routes: RoutesFor | None = None
+) -> int:
+    """Open the runtime, answer until `stop` is set, close everything. Returns an exit code."""
+    runtime = await open_runtime(settings)
+    try:
+        await runtime.captcha.start()  # warm the image workers before taking traffic
+        app = build_application(settings, runtime, webhook=bool(settings.webhook_url))
+        if settings.webhook_url:
+            routes = extra_routes(runtime) if extra_routes is not None else ()
+            async with webhook(app, settings, routes) as serving:
+                stopping = asyncio.ensure_future(stop.wait())
+                await asyncio.wait({serving.task, stopping}, return_when=asyncio.FIRST_COMPLETED)
+                stopping.cancel()
+                if serving.task.done() and not stop.is_set():
+                    log.error("The HTTP server stopped; shutting down")
+                    return EXIT_FAILED
+        else:
+            async with polling(app, settings):
+                await stop.wait()
+        return EXIT_OK
+    finally:
+        await runtime.close()
+
+
+async def _main(settings: Settings, extra_routes: RoutesFor | None) -> int:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        return await serve(settings, stop, extra_routes=extra_routes)
+    finally:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(sig)
+
+
+def run_telegram(settings: Settings, *, extra_routes: RoutesFor | None = None) -> int:
+    """`python -m bot`: the Telegram bot until SIGINT/SIGTERM. Polling unless WEBHOOK_URL.
+
+    `extra_routes` (e.g. the web chat) join the HTTP app in webhook mode.
+    """
+    problem = webhook_problem(settings)
+    if problem is not None:
+        print(problem, file=sys.stderr)
+        return EXIT_CONFIG
+    # The job queue's scheduler announces every job at INFO; its warnings still show.
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)
+    try:
+        return asyncio.run(_main(settings, extra_routes))
+    except InvalidToken:
+        print(
+            "Telegram rejected TELEGRAM_BOT_TOKEN: check the token from @BotFather.",
+            file=sys.stderr,
+        )
+        return EXIT_CONFIG
+    except StartupError as exc:
+        print(exc, file=sys.stderr)
+        return EXIT_FAILED
+    except TelegramError as exc:
+        print(f"Could not reach Telegram at {settings.telegram_api_url}: {exc}", file=sys.stderr)
+        return EXIT_FAILED

@@ -1,0 +1,52 @@
+"""How bulk messages leave the bot: a channel-neutral `Sender` and the errors it may raise.
+
+The delivery runner only knows this protocol, so it is tested without Telegram; the Telegram
+implementation is in `bot.reminders.telegram_sender`.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from bot.conversation.replies import Message
+
+
+class SendError(Exception):
+    """Base of the errors a Sender raises; `reason` is recorded with the recipient."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class Blocked(SendError):
+    """The person blocked the bot or the chat is gone: never try this chat again."""
+
+
+class RetryLater(SendError):
+    """The platform asked us to slow down: pause *all* sending for `seconds`."""
+
+    def __init__(self, seconds: float, reason: str = "") -> None:
+        super().__init__(reason or f"retry after {seconds:g} s")
+        self.seconds = seconds
+
+
+class Transient(SendError):
+    """A time-out or network/server error: worth retrying after a back-off."""
+
+
+class Rejected(SendError):
+    """The platform refused this message for good (e.g. a bad request): do not retry."""
+
+
+class SenderUnavailable(SendError):
+    """Nothing can be sent at all (e.g. a revoked token): stop the run, keep recipients pending."""
+
+
+class Sender(Protocol):
+    """Sends one plain-text message with optional buttons to one chat of one channel."""
+
+    @property
+    def channel(self) -> str: ...
+
+    async def send(self, chat_id: str, message: Message) -> None: ...

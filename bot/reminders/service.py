@@ -1,0 +1,139 @@
+"""Reminders and broadcasts in a running bot: built once at start-up, stopped at shutdown.
+
+service = ReminderService(db, settings, {"telegram": TelegramSender(bulk_bot)})
+service.subscriptions    # consent: subscribe / list_for_chat / unsubscribe / unsubscribe_all
+service.broadcasts       # preview / create / run / cancel / recent
+service.start()          # start-up: resume broadcasts, catch up today's reminder pass
+service.daily()          # the daily job at REMINDER_TIME
+await service.stop()     # shutdown: finish messages in flight, keep the rest pending
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable, Coroutine, Mapping
+from datetime import date
+from typing import Any
+
+from bot.config import Settings
+from bot.reminders.broadcast import BroadcastRunner, ProgressFor, ReportCallback
+from bot.reminders.delivery import Deliverer, ProgressCallback, RetryPolicy
+from bot.reminders.pacing import ChatSpacing, Pacer
+from bot.reminders.reminder_pass import ReminderPass, ReminderReport
+from bot.reminders.schedule import reminder_thresholds
+from bot.reminders.sending import Sender
+from bot.store.broadcasts import BroadcastStore, Leases
+from bot.store.database import Database
+from bot.store.subscriptions import ReminderLog, StopReason, SubscriptionStore
+
+log = logging.getLogger(__name__)
+
+
+class ReminderService:
+    def __init__(
+        self,
+        db: Database,
+        settings: Settings,
+        senders: Mapping[str, Sender],
+        *,
+        retry: RetryPolicy | None = None,
+        spacing: ChatSpacing | None = None,
+        progress_every: float = 3.0,
+        today: Callable[[], date] | None = None,
+    ) -> None:
+        """`today` overrides the calendar (tests); by default the day in TIMEZONE."""
+        self.settings = settings
+        self.subscriptions = SubscriptionStore(db, settings.max_subscriptions_per_chat)
+        self.pacer = Pacer(settings.broadcast_rate)
+        self.leases = Leases(db)
+        self.deliverer = Deliverer(
+            senders,
+            self.pacer,
+            on_blocked=self._blocked,
+            retry=retry,
+            spacing=spacing,
+            progress_every=progress_every,
+        )
+        self.reminder_pass = ReminderPass(
+            ReminderLog(db),
+            self.deliverer,
+            self.leases,
+            thresholds=reminder_thresholds(settings.reminder_days),
+            tz=settings.tz,
+            reminder_time=settings.reminder_time,
+            today=today,
+        )
+        self.broadcasts = BroadcastRunner(
+            BroadcastStore(db), self.deliverer, self.leases, tz=settings.tz, today=today
+        )
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._sweep: asyncio.Task[Any] | None = None
+
+    async def _blocked(self, channel: str, chat_id: str) -> None:
+        stopped = await self.subscriptions.deactivate_chat(channel, chat_id, StopReason.BLOCKED)
+        if stopped:
+            log.info("a chat blocked the bot: %d subscription(s) stopped", stopped)
+
+    def in_background(self, work: Coroutine[Any, Any, Any], name: str) -> asyncio.Task[Any]:
+        """Run `work` beside the bot; failures are logged, never lost silently."""
+        task = asyncio.create_task(work, name=name)
+        self._tasks.add(task)
+        task.add_done_callback(self._done)
+        return task
+
+    def _done(self, task: asyncio.Task[Any]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("%s failed", task.get_name(), exc_info=task.exception())
+
+    def start(
+        self, progress_for: ProgressFor | None = None, on_report: ReportCallback | None = None
+    ) -> None:
+        """At start-up, and then every minute: resume broadcasts left unfinished (by a crash,
+        a restart or a dead CLI), and run today's reminder pass if its time has passed and it
+        has not finished (the bot was down at REMINDER_TIME, or the run was cut short).
+        Cheap when there is nothing to do: two small queries."""
+        if self._sweep is not None and not self._sweep.done():
+            return
+        self._sweep = self.in_background(self._catch_up(progress_for, on_report), "catch-up")
+
+    async def _catch_up(
+        self, progress_for: ProgressFor | None, on_report: ReportCallback | None
+    ) -> None:
+        await asyncio.gather(
+            self.broadcasts.resume_unfinished(progress_for, on_report),
+            self.reminder_pass.run_if_due(),
+        )
+
+    def daily(self) -> asyncio.Task[ReminderReport]:
+        """The daily job at REMINDER_TIME."""
+        return self.in_background(self.reminder_pass.run(), "reminder-pass")
+
+    def start_broadcast(
+        self,
+        broadcast_id: int,
+        on_progress: ProgressCallback | None = None,
+        on_report: ReportCallback | None = None,
+    ) -> asyncio.Task[None]:
+        """Deliver a confirmed broadcast in the background (after `broadcasts.create`)."""
+
+        async def deliver() -> None:
+            report = await self.broadcasts.run(broadcast_id, on_progress)
+            if on_report is not None:
+                await on_report(report)
+
+        return self.in_background(deliver(), f"broadcast-{broadcast_id}")
+
+    async def stop(self, timeout: float = 10.0) -> None:
+        """Shutdown: messages in flight finish, the rest stays pending for the next start."""
+        self.deliverer.close()
+        tasks = list(self._tasks)
+        if not tasks:
+            return
+        _, late = await asyncio.wait(tasks, timeout=timeout)
+        for task in late:  # rows in flight stay `sending` and are sent again on resume
+            task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await asyncio.gather(*late, return_exceptions=True)

@@ -1,0 +1,546 @@
+"""Admin broadcasts: one row per broadcast (who, when, audience, text, counts) and one per
+recipient, plus the leases that keep two processes from delivering the same job.
+
+Recipients are chosen once, when the broadcast is confirmed, and written in delivery order: a
+restart resumes the same list instead of choosing again, so nobody is skipped or added midway.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import socket
+import time
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from enum import StrEnum
+from typing import Any
+
+from bot.reminders.audience import Audience, AudienceKind, Content, Template
+from bot.store.database import Database
+from bot.store.subscriptions import (
+    CURRENT_POLICY_ID,
+    Claim,
+    DeliveryStatus,
+    Recipient,
+    parse_timestamp,
+    recipient_from_row,
+    timestamp,
+)
+
+log = logging.getLogger(__name__)
+
+
+class BroadcastStatus(StrEnum):
+    PREPARING = "preparing"  # recipients being written; never resumed (a crash here sent nothing)
+    RUNNING = "running"  # confirmed; delivering, or waiting to be resumed
+    DONE = "done"
+    CANCELLED = "cancelled"
+
+
+class UnknownInsurer(ValueError):
+    pass
+
+
+class EmptyAudience(ValueError):
+    """Nobody to send to: nothing is recorded."""
+
+
+@dataclass(frozen=True, slots=True)
+class BroadcastSummary:
+    id: int
+    created_at: datetime
+    created_by: str
+    audience: Audience
+    content: Content
+    status: BroadcastStatus
+    total: int
+    sent: int
+    failed: int
+    blocked: int
+    skipped: int
+    resent: int  # in flight when a process died, sent again (possibly received twice)
+    finished_at: datetime | None
+    progress_ref: str | None  # opaque to the store: where the admin watches progress
+
+    @property
+    def remaining(self) -> int:
+        return max(0, self.total - self.sent - self.failed - self.blocked - self.skipped)
+
+
+def _audience_filter(audience: Audience, today: date) -> tuple[str, tuple[Any, ...]]:
+    if audience.kind is AudienceKind.EXPIRING:
+        last = today + timedelta(days=audience.days)
+        return "p.expiry_date BETWEEN ? AND ?", (today.isoformat(), last.isoformat())
+    if audience.kind is AudienceKind.EXPIRED:
+        return "p.expiry_date < ?", (today.isoformat(),)
+    if audience.kind is AudienceKind.INSURER:
+        return "p.insurer_code = ?", (audience.insurer,)
+    return "1", ()
+
+
+def _members(
+    audience: Audience, content: Content, today: date, channels: tuple[str, ...]
+) -> tuple[str, tuple[Any, ...]]:
+    """Active subscriptions in the audience, with the policy reminders follow."""
+    where, params = _audience_filter(audience, today)
+    needs_policy = "AND p.id IS NOT NULL" if content.per_subscription else ""
+    channel_list = ", ".join("?" * len(channels)) or "NULL"
+    sql = f"""
+        SELECT s.id AS sub_id, s.channel AS channel, s.chat_id AS chat_id, s.locale AS locale
+        FROM subscriptions s
+        LEFT JOIN policies p ON p.id = {CURRENT_POLICY_ID.format(hmac="s.id_hmac")}
+        WHERE s.active = 1 AND s.channel IN ({channel_list}) AND {where} {needs_policy}
+    """
+    return sql, (*channels, *params)
+
+
+def _ordered(members: str, per_subscription: bool) -> str:
+    """Recipients in delivery order: (seq, channel, chat_id, subscription_id, locale).
+
+    Per subscription, a family's messages are spread over rounds (first number of every chat,
+    then the second, ...) so the one-message-per-second-per-chat rule rarely makes anyone wait.
+    A typed text goes once per chat, in the language of the chat's latest subscription (SQLite
+    takes bare columns from the row holding the max()).
+    """
+    if per_subscription:
+        return f"""
+            SELECT row_number() OVER (ORDER BY rnd, sub_id) AS seq, channel, chat_id,
+                   sub_id AS subscription_id, locale
+            FROM (SELECT m.*, row_number() OVER (PARTITION BY channel, chat_id ORDER BY sub_id)
+                  AS rnd FROM ({members}) m)
+        """
+    return f"""
+        SELECT row_number() OVER (ORDER BY last_sub) AS seq, channel, chat_id,
+               NULL AS subscription_id, locale
+        FROM (SELECT channel, chat_id, max(sub_id) AS last_sub, locale FROM ({members})
+              GROUP BY channel, chat_id)
+    """
+
+
+_RECIPIENT_SELECT = f"""
+    SELECT r.seq, r.channel, r.chat_id, coalesce(s.locale, r.locale), r.subscription_id,
+           s.id_masked, p.expiry_date, i.code, i.name_ar, i.name_en
+    FROM {{source}} r
+    LEFT JOIN subscriptions s ON s.id = r.subscription_id
+    LEFT JOIN policies p ON p.id = {CURRENT_POLICY_ID.format(hmac="s.id_hmac")}
+    LEFT JOIN insurers i ON i.code = p.insurer_code
+"""
+
+
+class BroadcastStore:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    async def check_audience(self, audience: Audience) -> None:
+        if audience.kind is AudienceKind.INSURER:
+            rows = list(
+                await self.db.conn.execute_fetchall(
+                    "SELECT 1 FROM insurers WHERE code = ?", (audience.insurer,)
+                )
+            )
+            if not rows:
+                raise UnknownInsurer(f"no insurer with code {audience.insurer!r}")
+
+    async def count_audience(
+        self, audience: Audience, content: Content, today: date, channels: tuple[str, ...]
+    ) -> int:
+        members, params = _members(audience, content, today, channels)
+        rows = list(
+            await self.db.conn.execute_fetchall(
+                f"SELECT count(*) FROM ({_ordered(members, content.per_subscription)})", params
+            )
+        )
+        return int(rows[0][0])
+
+    async def sample(
+        self, audience: Audience, content: Content, today: date, channels: tuple[str, ...]
+    ) -> Recipient | None:
+        """The first recipient, with what is needed to render exactly their message."""
+        members, params = _members(audience, content, today, channels)
+        ordered = _ordered(members, content.per_subscription)
+        source = f"(SELECT * FROM ({ordered}) ORDER BY seq LIMIT 1)"
+        rows = list(
+            await self.db.conn.execute_fetchall(_RECIPIENT_SELECT.format(source=source), params)
+        )
+        return recipient_from_row((0,), tuple(rows[0])) if rows else None
+
+    async def create(
+        self,
+        audience: Audience,
+        content: Content,
+        created_by: str,
+        today: date,
+        channels: tuple[str, ...],
+        progress_ref: str | None = None,
+    ) -> tuple[int, int]:
+        """Record the broadcast and fix its recipients; returns (id, recipients).
+
+        Three single statements rather than a transaction (the connection is shared by
+        concurrent tasks): the row is `preparing` until its recipients are written, so a
+        resume never picks up a half-made broadcast. Raises EmptyAudience (nothing kept)."""
+        members, params = _members(audience, content, today, channels)
+        conn = self.db.conn
+        cursor = await conn.execute(
+            "INSERT INTO broadcasts (created_at, created_by, audience, template, text, "
+            "progress_ref) VALUES (?, ?, ?, ?, ?, ?)",
+            (
+                timestamp(),
+                created_by,
+                str(audience),
+                content.template.value if content.template else None,
+                content.text,
+                progress_ref,
+            ),
+        )
+        broadcast_id = cursor.lastrowid
+        assert broadcast_id is not None
+        cursor = await conn.execute(
+            "INSERT INTO broadcast_recipients "
+            "(broadcast_id, seq, channel, chat_id, subscription_id, locale) "
+            f"SELECT ?, * FROM ({_ordered(members, content.per_subscription)})",
+            (broadcast_id, *params),
+        )
+        total = cursor.rowcount
+        if total == 0:
+            await conn.execute("DELETE FROM broadcasts WHERE id = ?", (broadcast_id,))
+            raise EmptyAudience(str(audience))
+        await conn.execute(
+            "UPDATE broadcasts SET total = ?, status = ? WHERE id = ?",
+            (total, BroadcastStatus.RUNNING.value, broadcast_id),
+        )
+        return broadcast_id, total
+
+    async def set_progress_ref(self, broadcast_id: int, ref: str | None) -> None:
+        await self.db.conn.execute(
+            "UPDATE broadcasts SET progress_ref = ? WHERE id = ?", (ref, broadcast_id)
+        )
+
+    async def page(self, broadcast_id: int, after_seq: int, limit: int) -> list[Recipient]:
+        rows = await self.db.conn.execute_fetchall(
+            _RECIPIENT_SELECT.format(source="broadcast_recipients")
+            + " WHERE r.broadcast_id = ? AND r.status = 'pending' AND r.seq > ?"
+            " ORDER BY r.seq LIMIT ?",
+            (broadcast_id, after_seq, limit),
+        )
+        return [recipient_from_row((broadcast_id, int(r[0])), tuple(r)) for r in rows]
+
+    async def claim(self, key: tuple[int | str, ...]) -> Claim:
+        """Opt-out re-checked just before sending: the subscription (template) or any
+        subscription of the chat (typed text) must still be active."""
+        broadcast_id, seq = key
+        rows = list(
+            await self.db.conn.execute_fetchall(
+                """
+                UPDATE broadcast_recipients SET
+                  status = CASE WHEN c.ok THEN 'sending' ELSE 'skipped' END,
+                  reason = CASE WHEN c.ok THEN NULL ELSE 'opted out' END,
+                  updated_at = ?
+                FROM (
+                  SELECT CASE WHEN r.subscription_id IS NULL THEN EXISTS (
+                           SELECT 1 FROM subscriptions s WHERE s.channel = r.channel
+                           AND s.chat_id = r.chat_id AND s.active = 1)
+                         ELSE EXISTS (SELECT 1 FROM subscriptions s
+                                      WHERE s.id = r.subscription_id AND s.active = 1)
+                         END AS ok
+                  FROM broadcast_recipients r WHERE r.broadcast_id = ? AND r.seq = ?
+                ) AS c
+                WHERE broadcast_id = ? AND seq = ? AND status = 'pending'
+                RETURNING status, reason
+                """,
+                (timestamp(), broadcast_id, seq, broadcast_id, seq),
+            )
+        )
+        if not rows:
+            return Claim(go=False)
+        status, reason = tuple(rows[0])
+        return Claim(go=status == DeliveryStatus.SENDING, reason=reason)
+
+    async def finish(
+        self,
+        key: tuple[int | str, ...],
+        status: DeliveryStatus,
+        reason: str | None,
+        attempts: int = 0,
+    ) -> None:
+        broadcast_id, seq = key
+        await self.db.conn.execute(
+            "UPDATE broadcast_recipients SET status = ?, reason = ?, attempts = attempts + ?, "
+            "updated_at = ? WHERE broadcast_id = ? AND seq = ?",
+            (status.value, reason, attempts, timestamp(), broadcast_id, seq),
+        )
+
+    async def release(self, key: tuple[int | str, ...]) -> None:
+        broadcast_id, seq = key
+        await self.db.conn.execute(
+            "UPDATE broadcast_recipients SET status = 'pending' "
+            "WHERE broadcast_id = ? AND seq = ? AND status = 'sending'",
+            (broadcast_id, seq),
+        )
+
+    async def reset_in_flight(self, broadcast_id: int) -> int:
+        """Rows left `sending` by a process that died: maybe delivered, so sending them again
+        is the only way to lose nobody; this is the only way anyone receives a duplicate."""
+        cursor = await self.db.conn.execute(
+            "UPDATE broadcast_recipients SET status = 'pending', resent = resent + 1 "
+            "WHERE broadcast_id = ? AND status = 'sending'",
+            (broadcast_id,),
+        )
+        return cursor.rowcount
+
+    async def counts(self, broadcast_id: int) -> dict[DeliveryStatus, int]:
+        rows = await self.db.conn.execute_fetchall(
+            "SELECT status, count(*) FROM broadcast_recipients WHERE broadcast_id = ? "
+            "GROUP BY status",
+            (broadcast_id,),
+        )
+        return {DeliveryStatus(str(r[0])): int(r[1]) for r in rows}
+
+    async def failure_reasons(self, broadcast_id: int, limit: int = 5) -> list[tuple[str, int]]:
+        """The commonest reasons recipients failed, for the report."""
+        rows = await self.db.conn.execute_fetchall(
+            "SELECT reason, count(*) AS n FROM broadcast_recipients "
+            "WHERE broadcast_id = ? AND status = 'failed' GROUP BY reason ORDER BY n DESC LIMIT ?",
+            (broadcast_id, limit),
+        )
+        return [(str(r[0]), int(r[1])) for r in rows]
+
+    async def status(self, broadcast_id: int) -> BroadcastStatus | None:
+        rows = list(
+            await self.db.conn.execute_fetchall(
+                "SELECT status FROM broadcasts WHERE id = ?", (broadcast_id,)
+            )
+        )
+        return BroadcastStatus(str(rows[0][0])) if rows else None
+
+    async def finish_broadcast(self, broadcast_id: int, status: BroadcastStatus) -> None:
+        """Close the record with its final counts (kept even if recipient rows are purged)."""
+        if status is BroadcastStatus.CANCELLED:
+            await self._skip_pending(broadcast_id)
+        await self.db.conn.execute(
+            "UPDATE broadcasts SET status = ? WHERE id = ? AND status = 'running'",
+            (status.value, broadcast_id),
+        )
+        await self._store_counts(broadcast_id)
+
+    async def _skip_pending(self, broadcast_id: int) -> None:
+        await self.db.conn.execute(
+            "UPDATE broadcast_recipients SET status = 'skipped', reason = 'cancelled', "
+            "updated_at = ? WHERE broadcast_id = ? AND status = 'pending'",
+            (timestamp(), broadcast_id),
+        )
+
+    async def cancel(self, broadcast_id: int) -> bool:
+        """Stop a running broadcast: whoever delivers it notices within seconds."""
+        cursor = await self.db.conn.execute(
+            "UPDATE broadcasts SET status = ? WHERE id = ? AND status = ?",
+            (BroadcastStatus.CANCELLED.value, broadcast_id, BroadcastStatus.RUNNING.value),
+        )
+        if cursor.rowcount:
+            await self._skip_pending(broadcast_id)
+            await self._store_counts(broadcast_id)
+        return cursor.rowcount > 0
+
+    async def _store_counts(self, broadcast_id: int) -> None:
+        counts = await self.counts(broadcast_id)
+        await self.db.conn.execute(
+            "UPDATE broadcasts SET sent = ?, failed = ?, blocked = ?, skipped = ?, "
+            "finished_at = coalesce(finished_at, ?), resent = (SELECT count(*) FROM "
+            "broadcast_recipients WHERE broadcast_id = broadcasts.id AND resent > 0) "
+            "WHERE id = ?",
+            (
+                counts.get(DeliveryStatus.SENT, 0),
+                counts.get(DeliveryStatus.FAILED, 0),
+                counts.get(DeliveryStatus.BLOCKED, 0),
+                counts.get(DeliveryStatus.SKIPPED, 0),
+                timestamp(),
+                broadcast_id,
+            ),
+        )
+
+    async def _resent(self, broadcast_id: int) -> int:
+        rows = list(
+            await self.db.conn.execute_fetchall(
+                "SELECT count(*) FROM broadcast_recipients WHERE broadcast_id = ? AND resent > 0",
+                (broadcast_id,),
+            )
+        )
+        return int(rows[0][0])
+
+    async def unfinished(self) -> list[int]:
+        rows = await self.db.conn.execute_fetchall(
+            "SELECT id FROM broadcasts WHERE status = ? ORDER BY id",
+            (BroadcastStatus.RUNNING.value,),
+        )
+        return [int(r[0]) for r in rows]
+
+    async def get(self, broadcast_id: int) -> BroadcastSummary | None:
+        found = await self._summaries("WHERE id = ?", (broadcast_id,))
+        return found[0] if found else None
+
+    async def recent(self, limit: int = 10) -> list[BroadcastSummary]:
+        return await self._summaries(
+            "WHERE status <> 'preparing' ORDER BY id DESC LIMIT ?", (limit,)
+        )
+
+    async def _summaries(self, tail: str, params: tuple[Any, ...]) -> list[BroadcastSummary]:
+        rows = await self.db.conn.execute_fetchall(
+            "SELECT id, created_at, created_by, audience, template, text, status, total, sent, "
+            f"failed, blocked, skipped, resent, finished_at, progress_ref FROM broadcasts {tail}",
+            params,
+        )
+        summaries = []
+        for row in rows:
+            r = tuple(row)
+            status = BroadcastStatus(str(r[6]))
+            counts = [int(r[8]), int(r[9]), int(r[10]), int(r[11])]
+            resent = int(r[12])
+            if status is BroadcastStatus.RUNNING:  # live figures while it runs
+                resent = await self._resent(int(r[0]))
+                live = await self.counts(int(r[0]))
+                counts = [
+                    live.get(s, 0)
+                    for s in (
+                        DeliveryStatus.SENT,
+                        DeliveryStatus.FAILED,
+                        DeliveryStatus.BLOCKED,
+                        DeliveryStatus.SKIPPED,
+                    )
+                ]
+            content = Content(template=Template(r[4])) if r[4] else Content(text=str(r[5]))
+            summaries.append(
+                BroadcastSummary(
+                    id=int(r[0]),
+                    created_at=parse_timestamp(str(r[1])),
+                    created_by=str(r[2]),
+                    audience=Audience.parse(str(r[3])),
+                    content=content,
+                    status=status,
+                    total=int(r[7]),
+                    sent=counts[0],
+                    failed=counts[1],
+                    blocked=counts[2],
+                    skipped=counts[3],
+                    resent=resent,
+                    finished_at=parse_timestamp(str(r[13])) if r[13] else None,
+                    progress_ref=str(r[14]) if r[14] is not None else None,
+                )
+            )
+        return summaries
+
+
+def _this_host() -> str:
+    return socket.gethostname()
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+class Leases:
+    """Named leases in SQLite: only one process delivers a given job at a time.
+
+    A lease lapses when its holder stops renewing it (`ttl` seconds), or at once when the
+    holder was a process on this machine that no longer exists, so a bot restarted right
+    after a crash resumes its broadcast without waiting for the lease to run out.
+    """
+
+    def __init__(self, db: Database, ttl: float = 30.0) -> None:
+        self.db = db
+        self.ttl = ttl
+        self.owner = f"{_this_host()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+    def _lapsed(self, owner: str, expires_at: float, now: float) -> bool:
+        if expires_at <= now:
+            return True
+        if owner == self.owner:
+            return False  # ours and live: not re-entrant
+        host, _, rest = owner.partition(":")
+        pid_text = rest.partition(":")[0]
+        if host == _this_host() and pid_text.isdecimal():
+            return not _process_alive(int(pid_text))
+        return False
+
+    async def acquire(self, name: str) -> bool:
+        """Compare-and-swap on the row seen, in single statements (no transaction on the
+        shared connection): of two processes racing for a lapsed lease, one wins."""
+        now = time.time()
+        conn = self.db.conn
+        rows = list(
+            await conn.execute_fetchall(
+                "SELECT owner, expires_at FROM leases WHERE name = ?", (name,)
+            )
+        )
+        if not rows:
+            cursor = await conn.execute(
+                "INSERT OR IGNORE INTO leases (name, owner, expires_at) VALUES (?, ?, ?)",
+                (name, self.owner, now + self.ttl),
+            )
+            return cursor.rowcount == 1
+        owner, expires_at = str(rows[0][0]), float(rows[0][1])
+        if not self._lapsed(owner, expires_at, now):
+            return False
+        cursor = await conn.execute(
+            "UPDATE leases SET owner = ?, expires_at = ? "
+            "WHERE name = ? AND owner = ? AND expires_at = ?",
+            (self.owner, now + self.ttl, name, owner, expires_at),
+        )
+        return cursor.rowcount == 1
+
+    async def renew(self, name: str) -> bool:
+        cursor = await self.db.conn.execute(
+            "UPDATE leases SET expires_at = ? WHERE name = ? AND owner = ?",
+            (time.time() + self.ttl, name, self.owner),
+        )
+        return cursor.rowcount > 0
+
+    async def release(self, name: str) -> None:
+        await self.db.conn.execute(
+            "DELETE FROM leases WHERE name = ? AND owner = ?", (name, self.owner)
+        )
+
+    async def held_elsewhere(self, prefix: str = "") -> list[str]:
+        """Names of live leases other processes hold (e.g. to warn before a second sender)."""
+        now = time.time()
+        rows = await self.db.conn.execute_fetchall(
+            "SELECT name, owner, expires_at FROM leases WHERE name LIKE ? || '%'", (prefix,)
+        )
+        return [
+            str(r[0])
+            for r in rows
+            if str(r[1]) != self.owner and not self._lapsed(str(r[1]), float(r[2]), now)
+        ]
+
+    @contextlib.asynccontextmanager
+    async def hold(self, name: str) -> AsyncIterator[bool]:
+        """`async with leases.hold("broadcast:7") as mine:` renews while the body runs."""
+        if not await self.acquire(name):
+            yield False
+            return
+
+        async def heartbeat() -> None:
+            while True:
+                await asyncio.sleep(self.ttl / 3)
+                try:
+                    await self.renew(name)
+                except Exception:  # a busy database must not kill the delivery
+                    log.exception("could not renew lease %s", name)
+
+        task = asyncio.create_task(heartbeat(), name=f"lease:{name}")
+        try:
+            yield True
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+            await self.release(name)

@@ -1,0 +1,512 @@
+"""Reminder subscriptions: who consented, from which chat, for which identity (HMAC only).
+
+A subscription is the record of consent (time, channel, chat, identity HMAC, language). It is
+never deleted: stopping it sets `active = 0` with the time and the reason, so the history of
+consent and its withdrawal stays provable. Reminders find the policy through the identity HMAC,
+so a renewal imported later moves them to the new expiry date by itself.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from enum import StrEnum
+from typing import Any
+
+from bot.domain.policy import Insurer
+from bot.store.database import Database
+
+# The policy reminders follow: the person's active policy with the latest expiry.
+CURRENT_POLICY_ID = """(
+    SELECT cp.id FROM policies cp
+    WHERE cp.id_hmac = {hmac} AND cp.status = 'active'
+    ORDER BY cp.expiry_date DESC, cp.id DESC LIMIT 1
+)"""
+
+_TIMESTAMP = "%Y-%m-%dT%H:%M:%SZ"
+
+
+def timestamp(moment: datetime | None = None) -> str:
+    """UTC time as stored in every table ('2026-11-25T09:00:00Z')."""
+    return (moment or datetime.now(UTC)).astimezone(UTC).strftime(_TIMESTAMP)
+
+
+def parse_timestamp(text: str) -> datetime:
+    return datetime.strptime(text, _TIMESTAMP).replace(tzinfo=UTC)
+
+
+class SubscribeOutcome(StrEnum):
+    SUBSCRIBED = "subscribed"
+    ALREADY = "already"  # this chat already gets reminders for this number
+    LIMIT_REACHED = "limit_reached"  # the chat holds the maximum number of subscriptions
+
+
+class StopReason(StrEnum):
+    USER = "user"
+    BLOCKED = "blocked"  # the person blocked the bot or the chat is gone
+
+
+@dataclass(frozen=True, slots=True)
+class SubscribeResult:
+    outcome: SubscribeOutcome
+    # The new or the existing subscription; None when the limit was reached.
+    subscription_id: int | None
+    active_in_chat: int  # after this call
+    limit: int
+
+
+@dataclass(frozen=True, slots=True)
+class Subscription:
+    id: int
+    channel: str
+    chat_id: str
+    id_masked: str
+    locale: str
+    consented_at: datetime
+    active: bool
+    id_hmac: bytes = field(repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class SubscriptionView:
+    """A subscription as /reminders shows it; insurer and expiry are None without a policy."""
+
+    subscription: Subscription
+    insurer: Insurer | None
+    expiry_date: date | None
+
+
+_SUB_COLUMNS = (
+    "s.id, s.channel, s.chat_id, s.id_masked, s.locale, s.consented_at, s.active, s.id_hmac"
+)
+
+
+def _subscription(r: tuple[Any, ...]) -> Subscription:
+    return Subscription(
+        id=int(r[0]),
+        channel=str(r[1]),
+        chat_id=str(r[2]),
+        id_masked=str(r[3]),
+        locale=str(r[4]),
+        consented_at=parse_timestamp(str(r[5])),
+        active=bool(r[6]),
+        id_hmac=bytes(r[7]),
+    )
+
+
+class SubscriptionStore:
+    def __init__(self, db: Database, max_per_chat: int = 5) -> None:
+        self.db = db
+        self.max_per_chat = max_per_chat
+
+    async def subscribe(
+        self,
+        channel: str,
+        chat_id: str | int,
+        id_hmac: bytes,
+        id_masked: str,
+        locale: str,
+        *,
+        now: datetime | None = None,
+    ) -> SubscribeResult:
+        """Record consent to reminders for one identity number in one chat.
+
+        One conditional INSERT (not a transaction: the connection is shared by concurrent
+        tasks), so two taps at once can neither pass the limit nor subscribe twice."""
+        chat = str(chat_id)
+        cursor = await self.db.conn.execute(
+            """
+            INSERT INTO subscriptions (channel, chat_id, id_hmac, id_masked, locale, consented_at)
+            SELECT ?, ?, ?, ?, ?, ?
+            WHERE NOT EXISTS (SELECT 1 FROM subscriptions WHERE channel = ? AND chat_id = ?
+                              AND id_hmac = ? AND active = 1)
+              AND (SELECT count(*) FROM subscriptions
+                   WHERE channel = ? AND chat_id = ? AND active = 1) < ?
+            """,
+            (
+                *(channel, chat, id_hmac, id_masked, locale, timestamp(now)),
+                *(channel, chat, id_hmac),
+                *(channel, chat, self.max_per_chat),
+            ),
+        )
+        inserted = cursor.rowcount == 1
+        rows = list(
+            await self.db.conn.execute_fetchall(
+                "SELECT id, id_hmac FROM subscriptions "
+                "WHERE channel = ? AND chat_id = ? AND active = 1",
+                (channel, chat),
+            )
+        )
+        mine = next((int(r[0]) for r in rows if bytes(r[1]) == id_hmac), None)
+        if inserted:
+            outcome = SubscribeOutcome.SUBSCRIBED
+        elif mine is not None:
+            outcome = SubscribeOutcome.ALREADY
+            # The language they use now is the one reminders should speak.
+            await self.db.conn.execute(
+                "UPDATE subscriptions SET locale = ? WHERE id = ?", (locale, mine)
+            )
+        else:
+            outcome = SubscribeOutcome.LIMIT_REACHED
+        return SubscribeResult(outcome, mine, len(rows), self.max_per_chat)
+
+    async def list_for_chat(self, channel: str, chat_id: str | int) -> list[SubscriptionView]:
+        """The chat's active subscriptions, oldest first, with the policy reminders follow."""
+        rows = await self.db.conn.execute_fetchall(
+            f"""
+            SELECT {_SUB_COLUMNS}, p.expiry_date, i.code, i.name_ar, i.name_en
+            FROM subscriptions s
+            LEFT JOIN policies p ON p.id = {CURRENT_POLICY_ID.format(hmac="s.id_hmac")}
+            LEFT JOIN insurers i ON i.code = p.insurer_code
+            WHERE s.channel = ? AND s.chat_id = ? AND s.active = 1
+            ORDER BY s.id
+            """,
+            (channel, str(chat_id)),
+        )
+        views = []
+        for row in rows:
+            r = tuple(row)
+            insurer = None
+            if r[9] is not None:
+                insurer = Insurer(code=str(r[9]), name_ar=str(r[10]), name_en=str(r[11]))
+            expiry = date.fromisoformat(str(r[8])) if r[8] is not None else None
+            views.append(SubscriptionView(_subscription(r[:8]), insurer, expiry))
+        return views
+
+    async def get(self, subscription_id: int) -> Subscription | None:
+        rows = list(
+            await self.db.conn.execute_fetchall(
+                f"SELECT {_SUB_COLUMNS} FROM subscriptions s WHERE s.id = ?", (subscription_id,)
+            )
+        )
+        return _subscription(tuple(rows[0])) if rows else None
+
+    async def unsubscribe(
+        self, subscription_id: int, channel: str, chat_id: str | int, *, now: datetime | None = None
+    ) -> bool:
+        """Stop one subscription of this chat. Button data is untrusted, hence the chat check:
+        a forged `stop_sub:<id>` cannot stop someone else's reminders. False if there was
+        nothing active to stop."""
+        cursor = await self.db.conn.execute(
+            "UPDATE subscriptions SET active = 0, stopped_at = ?, stop_reason = ? "
+            "WHERE id = ? AND channel = ? AND chat_id = ? AND active = 1",
+            (timestamp(now), StopReason.USER.value, subscription_id, channel, str(chat_id)),
+        )
+        return cursor.rowcount > 0
+
+    async def unsubscribe_all(
+        self, channel: str, chat_id: str | int, *, now: datetime | None = None
+    ) -> int:
+        """/stop: every subscription of the chat; returns how many were active."""
+        return await self._deactivate(channel, chat_id, StopReason.USER, now)
+
+    async def deactivate_chat(
+        self,
+        channel: str,
+        chat_id: str | int,
+        reason: StopReason = StopReason.BLOCKED,
+        *,
+        now: datetime | None = None,
+    ) -> int:
+        return await self._deactivate(channel, chat_id, reason, now)
+
+    async def _deactivate(
+        self, channel: str, chat_id: str | int, reason: StopReason, now: datetime | None
+    ) -> int:
+        cursor = await self.db.conn.execute(
+            "UPDATE subscriptions SET active = 0, stopped_at = ?, stop_reason = ? "
+            "WHERE channel = ? AND chat_id = ? AND active = 1",
+            (timestamp(now), reason.value, channel, str(chat_id)),
+        )
+        return cursor.rowcount
+
+    async def set_locale(self, channel: str, chat_id: str | int, locale: str) -> int:
+        """The person switched language: their reminders follow."""
+        cursor = await self.db.conn.execute(
+            "UPDATE subscriptions SET locale = ? WHERE channel = ? AND chat_id = ? AND active = 1",
+            (locale, channel, str(chat_id)),
+        )
+        return cursor.rowcount
+
+    async def count_active(self) -> int:
+        rows = await self.db.conn.execute_fetchall(
+            "SELECT count(*) FROM subscriptions WHERE active = 1"
+        )
+        return int(next(iter(rows))[0])
+
+
+class DeliveryStatus(StrEnum):
+    """A queued message: pending -> sending -> sent | failed | blocked | skipped.
+
+    `sending` is written just before the platform call and replaced right after it, so rows
+    still `sending` after a crash are exactly the messages that were in flight.
+    """
+
+    PENDING = "pending"
+    SENDING = "sending"
+    SENT = "sent"
+    FAILED = "failed"
+    BLOCKED = "blocked"
+    SKIPPED = "skipped"
+
+
+@dataclass(frozen=True, slots=True)
+class Recipient:
+    """One queued message and what is needed to write it (read when it is about to go out)."""
+
+    key: tuple[int | str, ...]  # primary key of the row in its table
+    seq: int
+    channel: str
+    chat_id: str
+    locale: str
+    subscription_id: int | None = None
+    id_masked: str | None = None
+    expiry_date: date | None = None
+    insurer: Insurer | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Claim:
+    """What re-checking a recipient right before sending found."""
+
+    go: bool  # marked `sending`: send now
+    reason: str | None = None  # why not (marked `skipped`); None with go=False: not pending
+
+
+def recipient_from_row(key: tuple[int | str, ...], r: tuple[Any, ...]) -> Recipient:
+    """Row layout: seq, channel, chat_id, locale, subscription_id, id_masked, expiry_date,
+    insurer code, name_ar, name_en."""
+    insurer = None
+    if r[7] is not None:
+        insurer = Insurer(code=str(r[7]), name_ar=str(r[8]), name_en=str(r[9]))
+    return Recipient(
+        key=key,
+        seq=int(r[0]),
+        channel=str(r[1]),
+        chat_id=str(r[2]),
+        locale=str(r[3]),
+        subscription_id=int(r[4]) if r[4] is not None else None,
+        id_masked=str(r[5]) if r[5] is not None else None,
+        expiry_date=date.fromisoformat(str(r[6])) if r[6] is not None else None,
+        insurer=insurer,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    """An active subscription whose policy expires soon enough for a reminder to be due."""
+
+    subscription_id: int
+    channel: str
+    chat_id: str
+    consented_at: datetime
+    expiry_date: date
+
+
+ReminderKey = tuple[int, str, int]  # subscription id, expiry date (ISO), threshold
+
+
+class ReminderLog:
+    """The `reminders` table: one row per reminder ever due, keyed by (subscription, expiry
+    date, threshold), which is what makes the daily pass idempotent."""
+
+    RETRYABLE = (DeliveryStatus.PENDING, DeliveryStatus.SENDING, DeliveryStatus.FAILED)
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    async def candidates(
+        self, first: date, last: date, channels: tuple[str, ...] | None
+    ) -> list[Candidate]:
+        """Active subscriptions whose current policy expires between `first` and `last`."""
+        channel_filter, params = _channel_filter(channels)
+        rows = await self.db.conn.execute_fetchall(
+            f"""
+            SELECT s.id, s.channel, s.chat_id, s.consented_at, p.expiry_date
+            FROM subscriptions s
+            JOIN policies p ON p.id = {CURRENT_POLICY_ID.format(hmac="s.id_hmac")}
+            WHERE s.active = 1 {channel_filter}
+              AND p.expiry_date BETWEEN ? AND ?
+            ORDER BY s.id
+            """,
+            (*params, first.isoformat(), last.isoformat()),
+        )
+        return [
+            Candidate(
+                int(r[0]),
+                str(r[1]),
+                str(r[2]),
+                parse_timestamp(str(r[3])),
+                date.fromisoformat(str(r[4])),
+            )
+            for r in rows
+        ]
+
+    async def statuses(self, since_expiry: date) -> dict[ReminderKey, DeliveryStatus]:
+        rows = await self.db.conn.execute_fetchall(
+            "SELECT subscription_id, expiry_date, threshold, status FROM reminders "
+            "WHERE expiry_date >= ?",
+            (since_expiry.isoformat(),),
+        )
+        return {(int(r[0]), str(r[1]), int(r[2])): DeliveryStatus(str(r[3])) for r in rows}
+
+    async def schedule(self, day: date, due: list[ReminderKey]) -> None:
+        """Queue today's reminders in delivery order; an unfinished or failed row for the same
+        key is queued again, a finished one is left alone. Older unfinished rows that are not
+        due any more (a nearer threshold took over, or the policy was renewed) are skipped."""
+        now = timestamp()
+        retry = ", ".join(f"'{s.value}'" for s in self.RETRYABLE)
+        conn = self.db.conn
+        # No explicit transaction: the connection is shared with concurrent tasks. Each row is
+        # its own write; a crash halfway is repaired by the next run, which plans again.
+        await conn.executemany(
+            f"""
+            INSERT INTO reminders
+              (subscription_id, expiry_date, threshold, due_on, seq, updated_at)
+            VALUES (?, ?, ?, ?, ?, ?)
+            ON CONFLICT (subscription_id, expiry_date, threshold) DO UPDATE SET
+              due_on = excluded.due_on, seq = excluded.seq, status = 'pending',
+              reason = NULL, updated_at = excluded.updated_at
+            WHERE reminders.status IN ({retry})
+            """,
+            [(k[0], k[1], k[2], day.isoformat(), seq, now) for seq, k in enumerate(due)],
+        )
+        await conn.execute(
+            "UPDATE reminders SET status = 'skipped', reason = 'superseded', updated_at = ? "
+            "WHERE status IN ('pending', 'sending') AND due_on < ?",
+            (now, day.isoformat()),
+        )
+
+    async def reset_in_flight(self, day: date) -> int:
+        """Rows left `sending` by a process that died: maybe delivered, sent again."""
+        cursor = await self.db.conn.execute(
+            "UPDATE reminders SET status = 'pending' WHERE due_on = ? AND status = 'sending'",
+            (day.isoformat(),),
+        )
+        return cursor.rowcount
+
+    async def page(self, day: date, after_seq: int, limit: int) -> list[Recipient]:
+        rows = await self.db.conn.execute_fetchall(
+            """
+            SELECT r.seq, s.channel, s.chat_id, s.locale, s.id, s.id_masked, r.expiry_date,
+                   i.code, i.name_ar, i.name_en, r.subscription_id, r.expiry_date, r.threshold
+            FROM reminders r
+            JOIN subscriptions s ON s.id = r.subscription_id
+            LEFT JOIN policies p ON p.id = (
+                SELECT pp.id FROM policies pp
+                WHERE pp.id_hmac = s.id_hmac AND pp.status = 'active'
+                  AND pp.expiry_date = r.expiry_date
+                ORDER BY pp.id LIMIT 1)
+            LEFT JOIN insurers i ON i.code = p.insurer_code
+            WHERE r.due_on = ? AND r.status = 'pending' AND r.seq > ?
+            ORDER BY r.seq LIMIT ?
+            """,
+            (day.isoformat(), after_seq, limit),
+        )
+        return [
+            recipient_from_row((int(r[10]), str(r[11]), int(r[12])), tuple(r)[:10]) for r in rows
+        ]
+
+    async def claim(self, key: tuple[int | str, ...]) -> Claim:
+        """Re-check just before sending: still subscribed, and still the current expiry (a
+        renewal imported since the pass began moves the reminder to the new date)."""
+        sub_id, expiry, threshold = key
+        rows = list(
+            await self.db.conn.execute_fetchall(
+                f"""
+                UPDATE reminders SET
+                  status = CASE WHEN c.active = 1 AND c.current IS reminders.expiry_date
+                           THEN 'sending' ELSE 'skipped' END,
+                  reason = CASE WHEN c.active = 0 THEN 'opted out'
+                           WHEN c.current IS NOT reminders.expiry_date THEN 'expiry changed' END,
+                  updated_at = ?
+                FROM (
+                  SELECT s.active AS active,
+                         (SELECT p.expiry_date FROM policies p
+                          WHERE p.id = {CURRENT_POLICY_ID.format(hmac="s.id_hmac")}) AS current
+                  FROM subscriptions s WHERE s.id = ?
+                ) AS c
+                WHERE reminders.subscription_id = ? AND reminders.expiry_date = ?
+                  AND reminders.threshold = ? AND reminders.status = 'pending'
+                RETURNING reminders.status, reminders.reason
+                """,
+                (timestamp(), sub_id, sub_id, expiry, threshold),
+            )
+        )
+        if not rows:
+            return Claim(go=False)
+        status, reason = tuple(rows[0])
+        return Claim(go=status == DeliveryStatus.SENDING, reason=reason)
+
+    async def finish(
+        self,
+        key: tuple[int | str, ...],
+        status: DeliveryStatus,
+        reason: str | None,
+        attempts: int = 0,
+    ) -> None:
+        """Record the outcome; `attempts` platform calls were made for it this time."""
+        sub_id, expiry, threshold = key
+        await self.db.conn.execute(
+            "UPDATE reminders SET status = ?, reason = ?, attempts = attempts + ?, "
+            "updated_at = ? WHERE subscription_id = ? AND expiry_date = ? AND threshold = ?",
+            (status.value, reason, attempts, timestamp(), sub_id, expiry, threshold),
+        )
+
+    async def release(self, key: tuple[int | str, ...]) -> None:
+        """Back to pending: the run stopped before this one was sent."""
+        sub_id, expiry, threshold = key
+        await self.db.conn.execute(
+            "UPDATE reminders SET status = 'pending' WHERE subscription_id = ? "
+            "AND expiry_date = ? AND threshold = ? AND status = 'sending'",
+            (sub_id, expiry, threshold),
+        )
+
+    async def counts(self, day: date) -> dict[DeliveryStatus, int]:
+        rows = await self.db.conn.execute_fetchall(
+            "SELECT status, count(*) FROM reminders WHERE due_on = ? GROUP BY status",
+            (day.isoformat(),),
+        )
+        return {DeliveryStatus(str(r[0])): int(r[1]) for r in rows}
+
+    async def pending_count(self, day: date) -> int:
+        return (await self.counts(day)).get(DeliveryStatus.PENDING, 0)
+
+    async def start_pass(self, day: date) -> None:
+        await self.db.conn.execute(
+            "INSERT INTO reminder_passes (day, started_at) VALUES (?, ?) "
+            "ON CONFLICT (day) DO UPDATE SET started_at = excluded.started_at, finished_at = NULL",
+            (day.isoformat(), timestamp()),
+        )
+
+    async def finish_pass(self, day: date) -> None:
+        counts = await self.counts(day)
+        await self.db.conn.execute(
+            "UPDATE reminder_passes SET finished_at = ?, due = ?, sent = ?, failed = ?, "
+            "blocked = ?, skipped = ? WHERE day = ?",
+            (
+                timestamp(),
+                sum(counts.values()),
+                counts.get(DeliveryStatus.SENT, 0),
+                counts.get(DeliveryStatus.FAILED, 0),
+                counts.get(DeliveryStatus.BLOCKED, 0),
+                counts.get(DeliveryStatus.SKIPPED, 0),
+                day.isoformat(),
+            ),
+        )
+
+    async def pass_finished(self, day: date) -> bool:
+        rows = list(
+            await self.db.conn.execute_fetchall(
+                "SELECT finished_at FROM reminder_passes WHERE day = ?", (day.isoformat(),)
+            )
+        )
+        return bool(rows) and rows[0][0] is not None
+
+
+def _channel_filter(channels: tuple[str, ...] | None) -> tuple[str, tuple[str, ...]]:
+    if channels is None:
+        return "", ()
+    if not channels:
+        return "AND 0", ()
+    return f"AND s.channel IN ({', '.join('?' * len(channels))})", channels

@@ -1,0 +1,190 @@
+"""Webhook mode behind the project's HTTP app, and the process entry point in both modes."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp import ClientSession
+
+from bot.channels.telegram import (
+    EXIT_CONFIG,
+    EXIT_FAILED,
+    WEBHOOK_PATH,
+    build_application,
+    run_telegram,
+    serve,
+    webhook,
+    webhook_url,
+)
+from bot.config import Settings
+from bot.conversation import texts
+from bot.i18n import strip_isolates
+from bot.runtime import open_runtime
+from tests.e2e.conftest import AR, make_settings
+from tests.fakes.fake_bot_api import FakeBotAPI
+
+SECRET = "s3cret-Token_1"
+GREETING = strip_isolates(texts.greeting(AR).text)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+async def get(url: str) -> tuple[int, Any]:
+    async with ClientSession() as session, session.get(url) as response:
+        return response.status, await response.json(content_type=None)
+
+
+async def wait_until(condition: Any, timeout: float = 5.0) -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not condition():
+        if loop.time() > deadline:
+            raise TimeoutError
+        await asyncio.sleep(0.005)
+
+
+@pytest.fixture
+def hook_settings(tmp_path: Path, api: FakeBotAPI) -> Settings:
+    settings = make_settings(
+        tmp_path, api, webhook_url="https://bot.example.sa/", webhook_secret=SECRET
+    )
+    return settings.model_copy(update={"web_port": 0})  # any free port
+
+
+async def test_webhook_checks_the_secret_and_serves_healthz(
+    api: FakeBotAPI, hook_settings: Settings
+) -> None:
+    runtime = await open_runtime(hook_settings)
+    try:
+        app = build_application(hook_settings, runtime, webhook=True)
+        assert app.updater is None
+        async with webhook(app, hook_settings) as serving:
+            assert api.webhook_url == "https://bot.example.sa/telegram/webhook"
+            assert api.webhook_secret == SECRET
+            local = f"http://127.0.0.1:{serving.port}"
+
+            for secret in (None, "wrong", SECRET + "x"):
+                update = api.user_text(42, "/start", queue=False)
+                status, _ = await api.post_update_to(local + WEBHOOK_PATH, update, secret)
+                assert status == 403
+            await app.update_queue.join()
+            assert api.sent_to(42) == []  # nothing was processed
+
+            update = api.user_text(42, "/start", queue=False)
+            status, _ = await api.post_update_to(local + WEBHOOK_PATH, update, SECRET)
+            assert status == 200
+            await wait_until(lambda: api.sent_to(42))
+            await app.update_queue.join()
+            assert [strip_isolates(o.body or "") for o in api.sent_to(42)] == [GREETING]
+
+            status, _ = await api.post_update_to(local + WEBHOOK_PATH, {"nonsense": 1}, SECRET)
+            assert status == 400
+
+            assert await get(local + "/healthz") == (200, {"status": "ok"})
+    finally:
+        await runtime.close()
+
+
+def test_webhook_url_gets_the_path_once(hook_settings: Settings) -> None:
+    assert webhook_url(hook_settings) == "https://bot.example.sa/telegram/webhook"
+    same = hook_settings.model_copy(update={"webhook_url": "https://x.sa/telegram/webhook"})
+    assert webhook_url(same) == "https://x.sa/telegram/webhook"
+
+
+def test_webhook_mode_refuses_to_start_without_a_secret(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    settings = Settings(
+        _env_file=None,  # type: ignore[call-arg]
+        database_path=tmp_path / "bot.sqlite3",
+        telegram_bot_token="123:ABC",  # type: ignore[arg-type]
+        webhook_url="https://bot.example.sa",
+    )
+    assert run_telegram(settings) == EXIT_CONFIG
+    assert "WEBHOOK_SECRET is not set" in capsys.readouterr().err
+    bad = settings.model_copy(update={"webhook_secret": settings.telegram_bot_token})
+    assert run_telegram(bad) == EXIT_CONFIG  # ":" is not allowed in a secret token
+    assert "Bad setting WEBHOOK_SECRET" in capsys.readouterr().err
+    assert not (tmp_path / "bot.sqlite3").exists()  # refused before opening anything
+
+
+@pytest.fixture
+async def stop() -> AsyncIterator[asyncio.Event]:
+    yield asyncio.Event()
+
+
+async def test_serve_by_polling_until_stopped(
+    api: FakeBotAPI, tmp_path: Path, stop: asyncio.Event
+) -> None:
+    settings = make_settings(tmp_path, api)
+    running = asyncio.create_task(serve(settings, stop))
+    await api.wait_until_polling()
+    api.user_text(7, "/start")
+    [greeting] = await api.wait_for_sent(7)
+    assert strip_isolates(greeting.body or "") == GREETING
+    stop.set()
+    assert await asyncio.wait_for(running, 10) == 0
+    assert api.calls_to("deleteWebhook")  # polling made sure no webhook was left behind
+
+
+async def test_serve_by_webhook_with_extra_routes_until_stopped(
+    api: FakeBotAPI, tmp_path: Path, stop: asyncio.Event
+) -> None:
+    from starlette.requests import Request
+    from starlette.responses import JSONResponse, Response
+    from starlette.routing import Route
+
+    async def hello(request: Request) -> Response:
+        return JSONResponse({"hello": "web"})
+
+    port = free_port()
+    settings = make_settings(
+        tmp_path,
+        api,
+        webhook_url=f"http://127.0.0.1:{port}",
+        webhook_secret=SECRET,
+        web_port=port,
+    )
+    running = asyncio.create_task(
+        serve(settings, stop, extra_routes=lambda runtime: [Route("/hello", hello)])
+    )
+    await wait_until(lambda: bool(api.webhook_url))
+    assert await get(f"http://127.0.0.1:{port}/hello") == (200, {"hello": "web"})
+    status, _ = await api.post_update_to_webhook(api.user_text(8, "/start", queue=False))
+    assert status == 200
+    [greeting] = await api.wait_for_sent(8)
+    assert strip_isolates(greeting.body or "") == GREETING
+    stop.set()
+    assert await asyncio.wait_for(running, 10) == 0
+    assert api.webhook_url == f"http://127.0.0.1:{port}/telegram/webhook"  # still registered
+
+
+def test_a_taken_port_is_a_clear_message(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = int(taken.getsockname()[1])
+        settings = Settings(
+            _env_file=None,  # type: ignore[call-arg]
+            database_path=tmp_path / "bot.sqlite3",
+            id_hash_key="k",  # type: ignore[arg-type]
+            telegram_bot_token="123:ABC",  # type: ignore[arg-type]
+            telegram_api_url="http://127.0.0.1:9",  # never contacted
+            webhook_url="https://bot.example.sa",
+            webhook_secret=SECRET,  # type: ignore[arg-type]
+            web_port=port,
+            captcha_workers=0,
+        )
+        assert run_telegram(settings) == EXIT_FAILED
+    assert f"Cannot listen on 127.0.0.1:{port} (WEB_HOST, WEB_PORT)" in capsys.readouterr().err

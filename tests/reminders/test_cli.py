@@ -1,0 +1,139 @@
+"""`python -m bot remind` and `python -m bot broadcast`, called in-process."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from bot.__main__ import main
+from bot.config import Settings
+from bot.domain.identity import id_hmac, mask_id
+from bot.domain.policy import today_in
+from bot.store.setup import open_store
+from bot.store.subscriptions import SubscriptionStore
+from tests.conftest import TEST_KEY
+from tests.fakes.fake_bot_api import FakeBotAPIProcess
+from tests.reminders.conftest import LONG_AGO, add_policy, identity
+
+# Broadcasts count days from the real today (in TIMEZONE), so the data does too.
+DAY = today_in(ZoneInfo("Asia/Riyadh"))
+
+
+def populate(path: Path) -> None:
+    async def go() -> None:
+        settings = Settings(_env_file=None, database_path=path, id_hash_key=TEST_KEY)  # type: ignore[call-arg, arg-type]
+        db = await open_store(settings)
+        subs = SubscriptionStore(db)
+        for i, days in enumerate((7, 30, 90)):
+            digits = identity(i)
+            await add_policy(db, digits, expiry=DAY + timedelta(days=days))
+            await subs.subscribe(
+                "telegram",
+                900 + i,
+                id_hmac(TEST_KEY.encode(), digits),
+                mask_id(digits),
+                "en",
+                now=LONG_AGO,
+            )
+        await db.close()
+
+    asyncio.run(go())
+
+
+@pytest.fixture
+def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    path = tmp_path / "bot.sqlite3"
+    monkeypatch.chdir(tmp_path)  # no stray .env
+    # main() points logging at the stderr of the moment; pytest swaps stderr per test.
+    monkeypatch.setattr("bot.__main__.setup_logging", lambda: None)
+    for name, value in {
+        "DATABASE_PATH": str(path),
+        "ID_HASH_KEY": TEST_KEY,
+        "TELEGRAM_BOT_TOKEN": "",
+        "BROADCAST_RATE": "25",
+        "BROADCAST_PAID": "false",
+    }.items():
+        monkeypatch.setenv(name, value)
+    populate(path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def fake() -> Iterator[FakeBotAPIProcess]:
+    with FakeBotAPIProcess() as process:
+        yield process
+
+
+def test_remind_dry_run_says_what_is_due(env: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["remind", "--dry-run", "--date", DAY.isoformat()]) == 0
+    out = capsys.readouterr().out
+    assert f"Reminder pass for {DAY}: 2 would send (30 days: 1, 7 days: 1)" in out
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--audience", "expiring:x", "--text", "hi"], "expiring:N needs a number"),
+        (["--audience", "all"], "say what to send"),
+        (["--text", "hi"], "--audience is required"),
+        (["--audience", "all", "--text", "   "], "the message is empty"),
+        (["--audience", "insurer:NOPE", "--text", "hi", "--dry-run"], "no insurer"),
+    ],
+)
+def test_bad_broadcast_requests_exit_2_with_the_reason(
+    env: Path, capsys: pytest.CaptureFixture[str], argv: list[str], message: str
+) -> None:
+    assert main(["broadcast", *argv]) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_broadcast_dry_run_previews_and_records_nothing(
+    env: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert (
+        main(["broadcast", "--audience", "expiring:30", "--template", "expiry", "--dry-run"]) == 0
+    )
+    out = capsys.readouterr().out
+    assert "Recipients: 2" in out and "expires in 7 days" in out
+    assert "[ Stop reminders for this number ]" in out
+    assert main(["broadcast", "--list"]) == 0
+    assert "No broadcasts yet." in capsys.readouterr().out
+
+
+def test_sending_needs_a_token_and_a_confirmation(
+    env: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    fake: FakeBotAPIProcess,
+) -> None:
+    assert main(["broadcast", "--audience", "all", "--text", "hi", "--yes"]) == 78
+    monkeypatch.setenv("TELEGRAM_BOT_TOKEN", "123:ABC")
+    monkeypatch.setenv("TELEGRAM_API_URL", fake.root_url)
+    assert main(["broadcast", "--audience", "all", "--text", "hi"]) == 2  # stdin is no terminal
+    assert "add --yes" in capsys.readouterr().err
+
+
+def test_broadcast_and_remind_through_the_fake_bot_api(
+    env: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    fake: FakeBotAPIProcess,
+) -> None:
+    monkeypatch.setenv("TELEGRAM_BOT_TOKEN", "123:ABC")
+    monkeypatch.setenv("TELEGRAM_API_URL", fake.root_url)
+    assert main(["broadcast", "--audience", "all", "--text", "Service update", "--yes"]) == 0
+    out = capsys.readouterr().out
+    assert "Broadcast #1 done: 3 recipients; sent 3, failed 0, blocked 0" in out
+    assert main(["remind", "--date", DAY.isoformat()]) == 0
+    assert "Sent 2, failed 0, blocked 0, skipped 0." in capsys.readouterr().out
+    assert main(["remind", "--date", DAY.isoformat()]) == 0  # idempotent
+    assert "0 due; 2 already sent earlier." in capsys.readouterr().out
+    assert main(["broadcast", "--list"]) == 0
+    assert "#1 " in capsys.readouterr().out
+    assert main(["broadcast", "--resume", "1"]) == 0  # already done: nothing to do
+    assert main(["broadcast", "--resume", "99"]) == 2

@@ -1,0 +1,141 @@
+"""The process is killed (SIGKILL) in the middle of a broadcast, then started again.
+
+The CLI runs in a child process against the fake Bot API (itself in another process, so it
+outlives the kill and keeps the record of every message that really went out).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+from aiohttp import ClientSession
+from telegram import Bot
+
+from bot.config import Settings
+from bot.domain.identity import id_hmac, mask_id
+from bot.reminders.delivery import RetryPolicy, workers_for
+from bot.reminders.service import ReminderService
+from bot.reminders.telegram_sender import TelegramSender
+from bot.store.setup import open_store
+from bot.store.subscriptions import SubscriptionStore
+from tests.conftest import TEST_KEY
+from tests.fakes.fake_bot_api import FakeBotAPIProcess
+from tests.reminders.conftest import identity
+
+RECIPIENTS = 120
+FIRST_CHAT = 7000
+CLI_RATE = 20  # slow enough to kill it midway, fast enough for a short test
+KILL_AFTER = 30  # messages the fake has received
+
+
+async def control(session: ClientSession, path: str) -> Any:
+    async with session.get(path) as response:
+        response.raise_for_status()
+        return (await response.json())["result"]
+
+
+async def wait_for_sends(session: ClientSession, count: int, timeout: float = 30) -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while loop.time() < deadline:
+        stats = await control(session, "/_control/stats")
+        if stats["by_method"].get("sendmessage", 0) >= count:
+            return
+        await asyncio.sleep(0.02)
+    raise TimeoutError(f"the CLI did not send {count} messages within {timeout} s")
+
+
+async def test_killed_mid_broadcast_every_recipient_gets_it_once_but_the_in_flight(
+    tmp_path: Path,
+) -> None:
+    settings = Settings(
+        _env_file=None,  # type: ignore[call-arg]
+        database_path=tmp_path / "bot.sqlite3",
+        id_hash_key=TEST_KEY,  # type: ignore[arg-type]
+        broadcast_paid=True,
+        broadcast_rate=1000,
+    )
+    db = await open_store(settings)
+    subscriptions = SubscriptionStore(db)
+    chats = [str(FIRST_CHAT + i) for i in range(RECIPIENTS)]
+    for i, chat in enumerate(chats):
+        digits = identity(i)
+        await subscriptions.subscribe(
+            "telegram", chat, id_hmac(TEST_KEY.encode(), digits), mask_id(digits), "ar"
+        )
+
+    fake = FakeBotAPIProcess(delay=0.02)
+    fake.start()
+    try:
+        env = {
+            **os.environ,
+            "DATABASE_PATH": str(settings.database_path),
+            "ID_HASH_KEY": TEST_KEY,
+            "TELEGRAM_BOT_TOKEN": "123:ABC",
+            "TELEGRAM_API_URL": fake.root_url,
+            "BROADCAST_RATE": str(CLI_RATE),
+            "BROADCAST_PAID": "false",
+            "NO_PROXY": "127.0.0.1,localhost",
+            "no_proxy": "127.0.0.1,localhost",
+        }
+        child = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "bot",
+            "broadcast",
+            "--audience",
+            "all",
+            "--text",
+            "تحديث مهم",
+            "--yes",
+            cwd=tmp_path,
+            env=env,
+            stdout=asyncio.subprocess.DEVNULL,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        async with ClientSession(fake.root_url) as session:
+            try:
+                await wait_for_sends(session, KILL_AFTER)
+            except TimeoutError:
+                child.kill()
+                _, err = await child.communicate()
+                raise AssertionError(err.decode()) from None
+            child.kill()  # SIGKILL: no clean-up of any kind
+            await child.wait()
+
+            rows = await db.conn.execute_fetchall(
+                "SELECT chat_id, status FROM broadcast_recipients"
+            )
+            at_kill = Counter(str(r[1]) for r in rows)
+            in_flight = {str(r[0]) for r in rows if r[1] == "sending"}
+            assert at_kill["pending"] > 0, "the broadcast finished before the kill"
+            assert len(in_flight) <= workers_for(CLI_RATE)
+
+            # Start again: the bot resumes unfinished broadcasts at start-up.
+            bot = Bot("123:ABC", base_url=fake.base_url, base_file_url=fake.base_file_url)
+            async with bot:
+                service = ReminderService(
+                    db,
+                    settings,
+                    {"telegram": TelegramSender(bot)},
+                    retry=RetryPolicy(backoff=0.01),
+                )
+                [report] = await service.broadcasts.resume_unfinished()
+            assert report.outcome == "done"
+            assert report.summary.sent == RECIPIENTS
+            assert report.summary.resent == len(in_flight)
+
+            calls = await control(session, "/_control/calls?method=sendMessage")
+        delivered = Counter(str(c["params"]["chat_id"]) for c in calls if c["status"] == 200)
+        assert set(delivered) == set(chats), "somebody was lost"
+        twice = {chat for chat, n in delivered.items() if n > 1}
+        assert twice <= in_flight, "a duplicate outside the in-flight window"
+        assert max(delivered.values()) <= 2
+    finally:
+        fake.stop()
+        await db.close()
