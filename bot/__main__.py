@@ -80,6 +80,10 @@ def _run(settings: Settings) -> int:
         return run_web_chat(settings)
     from bot.channels.telegram import run_telegram
 
+    if settings.web_chat:
+        from bot.channels.web import web_routes
+
+        return run_telegram(settings, extra_routes=lambda rt: web_routes(rt.conversations("web")))
     return run_telegram(settings)
 
 

@@ -76,6 +76,8 @@ class Settings(BaseSettings):
     # Where the project's HTTP app listens (webhook, web chat, /healthz).
     web_host: str = "127.0.0.1"
     web_port: int = Field(default=8080, ge=1, le=65535)
+    # Serve the web chat beside the Telegram bot (e.g. as a widget on an insurer's site).
+    web_chat: bool = False
     # Reminder subscriptions one chat may hold (a family's numbers).
     max_subscriptions_per_chat: int = Field(default=5, ge=1, le=50)
     # Telegram's paid broadcast (allow_paid_broadcast, billed in Stars): up to 1000 messages/s.

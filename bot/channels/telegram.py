@@ -415,6 +415,28 @@ async def webhook(
                 await task
 
 
+@contextlib.asynccontextmanager
+async def _side_http(settings: Settings, routes: Sequence[BaseRoute]) -> AsyncIterator[None]:
+    """In polling mode, serve extra routes (the web chat, WEB_CHAT=true) beside the bot."""
+    if not routes:
+        yield
+        return
+    try:
+        server = http_server(build_http_app(routes), settings.web_host, settings.web_port)
+    except OSError as exc:
+        raise StartupError(
+            f"Cannot listen on {settings.web_host}:{settings.web_port} (WEB_HOST, WEB_PORT): {exc}"
+        ) from exc
+    task = asyncio.create_task(server.serve(), name="http-server")
+    log.info("Web chat on http://%s:%d", server.host, server.port)
+    try:
+        yield
+    finally:
+        server.stop()
+        with contextlib.suppress(Exception):
+            await task
+
+
 async def serve(
     settings: Settings, stop: asyncio.Event, *, extra_routes: RoutesFor | None = None
 ) -> int:
@@ -433,7 +455,8 @@ async def serve(
                     log.error("The HTTP server stopped; shutting down")
                     return EXIT_FAILED
         else:
-            async with polling(app, settings):
+            routes = extra_routes(runtime) if extra_routes is not None else ()
+            async with polling(app, settings), _side_http(settings, routes):
                 await stop.wait()
         return EXIT_OK
     finally:

@@ -6,9 +6,7 @@ import asyncio
 import contextlib
 import logging
 
-import uvicorn
-
-from bot.channels.http import build_http_app
+from bot.channels.http import build_http_app, http_server
 from bot.channels.web import web_routes
 from bot.config import Settings
 from bot.importer.demo import demo_cases, load_demo
@@ -46,14 +44,8 @@ async def serve_web_chat(settings: Settings) -> None:
     try:
         demo_loaded = await prepare_demo(runtime)
         app = build_http_app(web_routes(runtime.conversations("web")))
-        config = uvicorn.Config(
-            app,
-            host=settings.web_host,
-            port=settings.web_port,
-            log_level="warning",
-            lifespan="off",
-        )
-        server = uvicorn.Server(config)
+        # The project's server wrapper: our logging (with the identity-number mask) applies.
+        server = http_server(app, settings.web_host, settings.web_port)
         print(banner(settings, demo_loaded), flush=True)
         await server.serve()
     finally:

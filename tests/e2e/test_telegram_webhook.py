@@ -188,3 +188,25 @@ def test_a_taken_port_is_a_clear_message(
         )
         assert run_telegram(settings) == EXIT_FAILED
     assert f"Cannot listen on 127.0.0.1:{port} (WEB_HOST, WEB_PORT)" in capsys.readouterr().err
+
+
+async def test_web_chat_beside_the_polling_bot(
+    api: FakeBotAPI, tmp_path: Path, stop: asyncio.Event
+) -> None:
+    from bot.channels.web import web_routes
+
+    port = free_port()
+    settings = make_settings(tmp_path, api, web_port=port, web_chat=True)
+    running = asyncio.create_task(
+        serve(settings, stop, extra_routes=lambda rt: web_routes(rt.conversations("web")))
+    )
+    await api.wait_until_polling()
+    api.user_text(9, "/start")
+    [greeting] = await api.wait_for_sent(9)
+    assert strip_isolates(greeting.body or "") == GREETING
+    async with ClientSession() as http:
+        response = await http.post(f"http://127.0.0.1:{port}/api/chat", json={"command": "start"})
+        body = await response.json()
+    assert strip_isolates(body["replies"][0]["text"]) == GREETING
+    stop.set()
+    assert await asyncio.wait_for(running, 10) == 0
