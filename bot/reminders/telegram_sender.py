@@ -9,7 +9,7 @@ from collections.abc import Callable, Sequence
 from datetime import timedelta
 from types import TracebackType
 
-from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup
+from telegram import Bot
 from telegram.error import (
     BadRequest,
     ChatMigrated,
@@ -24,21 +24,14 @@ from telegram.error import (
 from telegram.request import BaseRequest, HTTPXRequest
 from telegram.warnings import PTBDeprecationWarning
 
+from bot.channels.telegram_render import inline_keyboard
 from bot.config import Settings
-from bot.conversation.replies import Keyboard, Message
+from bot.conversation.replies import Message
 from bot.reminders.sending import Blocked, Rejected, RetryLater, SenderUnavailable, Transient
 
 CHANNEL = "telegram"
 # BadRequest descriptions that mean the chat is gone for good, like a block.
 _GONE = ("chat not found", "user not found", "peer_id_invalid", "bot was kicked")
-
-
-def inline_keyboard(buttons: Keyboard) -> InlineKeyboardMarkup | None:
-    if not buttons:
-        return None
-    return InlineKeyboardMarkup(
-        [[InlineKeyboardButton(b.label, callback_data=b.data) for b in row] for row in buttons]
-    )
 
 
 def retry_after_seconds(error: RetryAfter) -> float:
