@@ -8,10 +8,16 @@ from bot.captcha import CaptchaRenderer
 from bot.config import Settings
 from bot.conversation.engine import Engine, EngineConfig
 from bot.conversation.service import ConversationService
+from bot.reminders.consent import ChannelConsent
 from bot.store.conversations import AuditLog, ConversationStore, prune_audit
 from bot.store.database import Database
 from bot.store.policies import PolicyStore
 from bot.store.setup import open_store
+from bot.store.subscriptions import SubscriptionStore
+
+# Channels that can write to a person later, so they offer expiry reminders. The web chat
+# cannot (a browser tab is gone once closed).
+CHANNELS_WITH_REMINDERS = frozenset({"telegram"})
 
 
 def engine_config(settings: Settings) -> EngineConfig:
@@ -36,12 +42,17 @@ class Runtime:
     def conversations(self, channel: str) -> ConversationService:
         """The conversation service of one channel ("telegram", "web", ...)."""
         if channel not in self._services:
+            consent = None
+            if channel in CHANNELS_WITH_REMINDERS:
+                subscriptions = SubscriptionStore(self.db, self.settings.max_subscriptions_per_chat)
+                consent = ChannelConsent(subscriptions, channel, self.settings.reminder_days)
             engine = Engine(
                 engine_config(self.settings),
                 self.settings.hash_key,
                 self.policies,
                 self.captcha,
                 AuditLog(self.db, channel),
+                consent=consent,
             )
             self._services[channel] = ConversationService(
                 channel, engine, ConversationStore(self.db), self.settings.hash_key

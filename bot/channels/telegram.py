@@ -21,7 +21,7 @@ import signal
 import sys
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
-from datetime import time, timedelta
+from datetime import datetime, time, timedelta
 from typing import Any
 
 from starlette.requests import Request
@@ -41,12 +41,18 @@ from telegram.request import BaseRequest, HTTPXRequest
 
 from bot.channels.http import build_http_app, http_server
 from bot.channels.ordering import PerChatUpdateProcessor
+from bot.channels.telegram_admin import TelegramAdmin
 from bot.channels.telegram_render import inbound, send_replies
 from bot.config import Settings
 from bot.conversation import texts
 from bot.conversation.service import ConversationService
-from bot.i18n import N_, SUPPORTED, pick_locale, translator_for
+from bot.i18n import N_, SUPPORTED, Translator, pick_locale, translator_for
 from bot.logs import RedactIdentityNumbers
+from bot.reminders.admin import AdminDialogue
+from bot.reminders.delivery import workers_for
+from bot.reminders.service import ReminderService
+from bot.reminders.telegram_jobs import install_jobs
+from bot.reminders.telegram_sender import bulk_sender
 from bot.runtime import Runtime, open_runtime
 
 log = logging.getLogger(__name__)
@@ -79,6 +85,8 @@ COMMANDS: tuple[tuple[str, str], ...] = (
     ("cancel", N_("Cancel the current lookup")),
     ("help", N_("How to use this bot")),
     ("language", N_("Switch between Arabic and English")),
+    ("reminders", N_("Your expiry reminders")),
+    ("stop", N_("Stop all reminders")),
 )
 
 # Loggers that may print whole updates (message texts) at DEBUG: PTB dumps every update it
@@ -114,12 +122,39 @@ class StartupError(Exception):
 
 
 class TelegramChannel:
-    """The one update handler, the error handler and the daily job, bound to the runtime."""
+    """The one update handler, the error handler, the daily jobs and the reminders (their
+    bulk sender, the admin's broadcast dialogue), bound to the runtime."""
 
-    def __init__(self, runtime: Runtime) -> None:
+    def __init__(
+        self, runtime: Runtime, reminder_clock: Callable[[], datetime] | None = None
+    ) -> None:
         self.runtime = runtime
-        self.settings = runtime.settings
+        self.settings = settings = runtime.settings
         self.conversations: ConversationService = runtime.conversations(CHANNEL)
+        # Reminders and broadcasts go out through Bots of their own (see bulk_sender).
+        self.sender = bulk_sender(settings, workers_for(settings.broadcast_rate))
+        self.reminders = ReminderService(
+            runtime.db, settings, {CHANNEL: self.sender}, clock=reminder_clock
+        )
+        dialogue = AdminDialogue(self.reminders, runtime.db, CHANNEL)
+        self.admin = TelegramAdmin(self.reminders, dialogue, settings.admin_ids)
+
+    async def post_init(self, app: TelegramApp) -> None:
+        await self.sender.initialize()
+        self.admin.bot = app.bot
+        install_jobs(
+            app,
+            self.reminders,
+            progress_for=self.admin.progress_for,
+            on_report=self.admin.on_report,
+        )
+
+    async def post_stop(self, app: TelegramApp) -> None:
+        # Messages in flight finish; the rest of a broadcast stays pending for the next start.
+        await self.reminders.stop()
+
+    async def post_shutdown(self, app: TelegramApp) -> None:
+        await self.sender.shutdown()
 
     async def on_update(self, update: Update, context: Context) -> None:
         query = update.callback_query
@@ -130,6 +165,10 @@ class TelegramChannel:
             found = inbound(update, context.bot.username)
             if found is None:
                 return
+            if self.admin.is_admin(found):
+                tr = await self._translator(found.chat_id, found.event.platform_language)
+                if await self.admin.handle(context.bot, found, tr):
+                    return
             answer = await self.conversations.handle(str(found.chat_id), found.event)
             await send_replies(context.bot, found.chat_id, answer)
         finally:
@@ -148,15 +187,18 @@ class TelegramChannel:
         chat, user = update.effective_chat, update.effective_user
         if chat is None or chat.type != chat.PRIVATE:
             return  # groups get the one privacy notice and nothing else
-        stored: str | None = None
-        with contextlib.suppress(Exception):
-            stored = (await self.conversations.store.load(CHANNEL, str(chat.id))).locale
-        language = user.language_code if user is not None else None
-        tr = translator_for(pick_locale(stored, language, self.settings.default_locale))
+        tr = await self._translator(chat.id, user.language_code if user is not None else None)
         try:
             await send_replies(context.bot, chat.id, [texts.something_went_wrong(tr)])
         except TelegramError as exc:
             log.warning("Could not tell the chat about the error: %s", exc)
+
+    async def _translator(self, chat_id: int, platform_language: str | None) -> Translator:
+        """The chat's language: its explicit choice, else the platform's, else the default."""
+        stored: str | None = None
+        with contextlib.suppress(Exception):
+            stored = (await self.conversations.store.load(CHANNEL, str(chat_id))).locale
+        return translator_for(pick_locale(stored, platform_language, self.settings.default_locale))
 
     async def prune_audit(self, context: Context) -> None:
         removed = await self.runtime.prune_audit()
@@ -183,12 +225,15 @@ def build_application(
     rate_limiter: BaseRateLimiter[Any] | None = None,
     request: BaseRequest | None = None,
     customize: Callable[[ApplicationBuilder[Any, Any, Any, Any, Any, Any]], Any] | None = None,
+    reminder_clock: Callable[[], datetime] | None = None,
 ) -> TelegramApp:
     """The PTB Application for `settings`, answering through `runtime`.
 
     `webhook=True` builds it without an Updater (updates come from the HTTP app). `request`
-    replaces the HTTP client of Bot API calls; `customize` may adjust the builder last.
-    Nothing is contacted until `initialize()`.
+    replaces the HTTP client of Bot API calls; `customize` may adjust the builder last (its
+    post_init / post_stop / post_shutdown run after the reminders' own). `reminder_clock`
+    replaces the wall clock of the reminder pass (tests). Nothing is contacted until
+    `initialize()`.
     """
     if settings.telegram_bot_token is None:
         raise ValueError("TELEGRAM_BOT_TOKEN is not set")
@@ -214,7 +259,8 @@ def build_application(
     if customize is not None:
         customize(builder)
     app: TelegramApp = builder.build()
-    channel = TelegramChannel(runtime)
+    channel = TelegramChannel(runtime, reminder_clock)
+    _chain_hooks(app, channel)
     app.add_handler(TypeHandler(Update, channel.on_update))
     app.add_error_handler(channel.on_error)
     jobs = app.job_queue
@@ -223,6 +269,28 @@ def build_application(
     jobs.run_daily(channel.prune_audit, PRUNE_AT.replace(tzinfo=settings.tz), name="prune-audit")
     jobs.run_once(channel.prune_audit, timedelta(seconds=0), name="prune-audit-at-start")
     return app
+
+
+def _chain_hooks(app: TelegramApp, channel: TelegramChannel) -> None:
+    """Reminders start after initialize and stop with the app, before any hook of the caller's."""
+    theirs_init, theirs_stop, theirs_shutdown = app.post_init, app.post_stop, app.post_shutdown
+
+    async def post_init(application: TelegramApp) -> None:
+        await channel.post_init(application)
+        if theirs_init is not None:
+            await theirs_init(application)
+
+    async def post_stop(application: TelegramApp) -> None:
+        await channel.post_stop(application)
+        if theirs_stop is not None:
+            await theirs_stop(application)
+
+    async def post_shutdown(application: TelegramApp) -> None:
+        await channel.post_shutdown(application)
+        if theirs_shutdown is not None:
+            await theirs_shutdown(application)
+
+    app.post_init, app.post_stop, app.post_shutdown = post_init, post_stop, post_shutdown
 
 
 def default_requests(concurrency: int) -> tuple[BaseRequest, BaseRequest]:

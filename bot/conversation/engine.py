@@ -18,10 +18,12 @@ The flow, step by step (anything else gets "what I am waiting for" at that step)
     RESULT    new lookup / text   -> START
     any       /start, new lookup  -> START      · /cancel -> START · /help · /language
     any       idle 10 minutes     -> START      with a note
+    any       reminder buttons, /reminders, /stop, «إيقاف»  (consent.py; step unchanged)
 """
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -30,8 +32,9 @@ from typing import Protocol
 from zoneinfo import ZoneInfo
 
 from bot.captcha import answer_matches, new_code
-from bot.conversation import texts
+from bot.conversation import consent_texts, texts
 from bot.conversation.card import result_card
+from bot.conversation.consent import ChatReminders, ReminderConsent
 from bot.conversation.events import Button, ChatKind, Command, Event, Other, OtherKind, Text
 from bot.conversation.replies import Message, Photo, Reply
 from bot.conversation.state import Challenge, Conversation, PendingIdentity, Step
@@ -87,21 +90,31 @@ class Engine:
         captcha: CaptchaImages,
         audit: LookupAudit,
         clock: Callable[[], float] = time.time,
+        consent: ReminderConsent | None = None,
     ) -> None:
+        """`consent`: expiry reminders, for channels that can message a person later."""
         self.config = config
         self.hash_key = hash_key
         self.policies = policies
         self.captcha = captcha
         self.audit = audit
         self.clock = clock
+        self.consent = consent
 
-    async def handle(self, conv: Conversation, event: Event, chat_ref: str) -> list[Reply]:
+    async def handle(
+        self, conv: Conversation, event: Event, chat_ref: str, chat_id: str | None = None
+    ) -> list[Reply]:
         """Apply one event to `conv` (changed in place) and return the replies.
 
-        `chat_ref` identifies the chat in the audit log (already pseudonymised by the caller).
+        `chat_ref` identifies the chat in the audit log (already pseudonymised by the caller);
+        `chat_id` is the channel's own chat id, which reminder subscriptions need.
         """
         now = self.clock()
         tr = self._translator(conv, event)
+        reminders = None
+        if self.consent is not None and chat_id is not None:
+            today = today_in(self.config.timezone, datetime.fromtimestamp(now, UTC))
+            reminders = ChatReminders(self.consent, chat_id, today)
         if event.chat_kind is not ChatKind.PRIVATE:
             # Coverage data never goes to a group; say so once, then stay quiet there.
             if conv.group_notice_sent:
@@ -115,19 +128,23 @@ class Engine:
         conv.last_seen = now
         if idle and conv.step is not Step.START:
             conv.restart()
-            replies.append(texts.session_expired(tr))
-            if not isinstance(event.action, Command):
-                return [*replies, texts.greeting(tr)]
+            # A stop button on a days-old reminder is not a lookup that timed out: no note.
+            if reminders is None or not reminders.handles(event.action):
+                replies.append(texts.session_expired(tr))
+                if not isinstance(event.action, Command):
+                    return [*replies, texts.greeting(tr)]
 
         match event.action:
             case Command(name=name):
-                replies += await self._command(conv, name, tr)
+                replies += await self._command(conv, name, tr, reminders)
             case Button(data=data):
-                replies += await self._button(conv, data, tr, now, chat_ref)
+                replies += await self._button(conv, data, tr, now, chat_ref, reminders)
+            case Text(text=text) if reminders and consent_texts.is_stop_word(text):
+                replies += [await reminders.stop_all(tr), *self._prompt_mid_lookup(conv, tr)]
             case Text(text=text) if first_contact and conv.step is Step.START:
-                replies += await self._text(conv, text, tr, now, chat_ref, greet=True)
+                replies += await self._text(conv, text, tr, now, chat_ref, reminders, greet=True)
             case Text(text=text):
-                replies += await self._text(conv, text, tr, now, chat_ref)
+                replies += await self._text(conv, text, tr, now, chat_ref, reminders)
             case Other(kind=kind):
                 first = (
                     texts.edited_ignored(tr) if kind is OtherKind.EDITED else texts.only_text(tr)
@@ -155,15 +172,25 @@ class Engine:
             case Step.RESULT:
                 return texts.after_result(tr)
 
-    def _switch_language(self, conv: Conversation, tr: Translator, locale: str) -> list[Reply]:
+    def _prompt_mid_lookup(self, conv: Conversation, tr: Translator) -> list[Reply]:
+        """After a side answer (/reminders, /stop), what the lookup still waits for."""
+        return [self._prompt(conv, tr)] if conv.step in (Step.ENTER_ID, Step.CAPTCHA) else []
+
+    async def _switch_language(
+        self, conv: Conversation, tr: Translator, locale: str, reminders: ChatReminders | None
+    ) -> list[Reply]:
         conv.locale = locale
+        if reminders is not None:
+            await reminders.language(locale)
         tr = translator_for(locale)
         prompt = texts.greeting(tr) if conv.step is Step.START else self._prompt(conv, tr)
         return [texts.language_changed(tr), prompt]
 
     # -- commands and buttons -------------------------------------------------------------
 
-    async def _command(self, conv: Conversation, name: str, tr: Translator) -> list[Reply]:
+    async def _command(
+        self, conv: Conversation, name: str, tr: Translator, reminders: ChatReminders | None
+    ) -> list[Reply]:
         match name:
             case "start":
                 conv.restart()
@@ -172,18 +199,36 @@ class Engine:
                 conv.restart()
                 return [texts.cancelled(tr)]
             case "help":
-                return [texts.help_text(tr), self._prompt(conv, tr)]
+                help_text = texts.help_text(tr)
+                if reminders is not None:
+                    more = help_text.text + "\n" + consent_texts.help_reminders(tr)
+                    help_text = dataclasses.replace(help_text, text=more)
+                return [help_text, self._prompt(conv, tr)]
             case "language":
                 other = next(lang for lang in SUPPORTED if lang != tr.locale)
-                return self._switch_language(conv, tr, other)
+                return await self._switch_language(conv, tr, other, reminders)
+            case "reminders" if reminders is not None:
+                return [await reminders.listing(tr), *self._prompt_mid_lookup(conv, tr)]
+            case "stop" if reminders is not None:
+                return [await reminders.stop_all(tr), *self._prompt_mid_lookup(conv, tr)]
             case _:
                 return [texts.unknown_command(tr), self._prompt(conv, tr)]
 
     async def _button(
-        self, conv: Conversation, data: str, tr: Translator, now: float, chat_ref: str
+        self,
+        conv: Conversation,
+        data: str,
+        tr: Translator,
+        now: float,
+        chat_ref: str,
+        reminders: ChatReminders | None,
     ) -> list[Reply]:
         if data.startswith(texts.LANG_PREFIX) and data[len(texts.LANG_PREFIX) :] in SUPPORTED:
-            return self._switch_language(conv, tr, data[len(texts.LANG_PREFIX) :])
+            return await self._switch_language(conv, tr, data[len(texts.LANG_PREFIX) :], reminders)
+        if reminders is not None:
+            answer = await reminders.button(conv, data, tr)
+            if answer is not None:
+                return [answer, *self._prompt_mid_lookup(conv, tr)]
         if data == texts.NEW_LOOKUP:
             conv.restart()
             return [texts.greeting(tr)]
@@ -225,6 +270,7 @@ class Engine:
         tr: Translator,
         now: float,
         chat_ref: str,
+        reminders: ChatReminders | None,
         greet: bool = False,
     ) -> list[Reply]:
         if len(text) > MAX_TEXT:
@@ -233,7 +279,7 @@ class Engine:
             case Step.ENTER_ID:
                 return await self._submit_number(conv, text, tr, now)
             case Step.CAPTCHA:
-                return await self._submit_code(conv, text, tr, now, chat_ref)
+                return await self._submit_code(conv, text, tr, now, chat_ref, reminders)
             case Step.START | Step.RESULT:
                 # A valid number sent straight away: no need to ask which kind it is.
                 try:
@@ -302,7 +348,13 @@ class Engine:
         )
 
     async def _submit_code(
-        self, conv: Conversation, text: str, tr: Translator, now: float, chat_ref: str
+        self,
+        conv: Conversation,
+        text: str,
+        tr: Translator,
+        now: float,
+        chat_ref: str,
+        reminders: ChatReminders | None,
     ) -> list[Reply]:
         challenge, pending = conv.challenge, conv.identity
         assert challenge is not None and pending is not None
@@ -316,7 +368,7 @@ class Engine:
         if answer_matches(challenge.code, typed):
             conv.challenge = None  # single use
             conv.failed_codes = 0
-            return await self._lookup(conv, pending, tr, now, chat_ref)
+            return await self._lookup(conv, pending, tr, now, chat_ref, reminders)
         challenge.wrong += 1
         conv.failed_codes += 1
         if conv.failed_codes >= self.config.failed_codes_limit:
@@ -335,6 +387,7 @@ class Engine:
         tr: Translator,
         now: float,
         chat_ref: str,
+        reminders: ChatReminders | None,
     ) -> list[Reply]:
         id_hash = bytes.fromhex(pending.id_hmac)
         policies = await self.policies.policies_for_hmac(id_hash)
@@ -345,7 +398,11 @@ class Engine:
         conv.step = Step.RESULT
         outcome = coverages[0].state.value if coverages else "not_found"
         await self.audit.record(chat_ref, id_hash, outcome)
-        return [result_card(tr, pending.masked, coverages)]
+        card = result_card(tr, pending.masked, coverages)
+        offer = reminders.offer(conv, pending, coverages, tr) if reminders else None
+        if offer is not None:
+            card = dataclasses.replace(card, buttons=((offer,), *card.buttons))
+        return [card]
 
 
 def _path_after(data: str, prefix: str) -> Path | None:

@@ -28,6 +28,6 @@ class ConversationService:
     async def handle(self, chat_id: str, event: Event) -> list[Reply]:
         """The caller must serialise calls per chat (one update of a chat at a time)."""
         conv = await self.store.load(self.channel, chat_id)
-        replies = await self.engine.handle(conv, event, self.chat_ref(chat_id))
+        replies = await self.engine.handle(conv, event, self.chat_ref(chat_id), chat_id)
         await self.store.save(self.channel, chat_id, conv)
         return replies

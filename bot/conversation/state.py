@@ -44,6 +44,8 @@ class Conversation(BaseModel):
     lookups: list[float] = Field(default_factory=list)  # completed lookups, unix time
     last_seen: float = 0.0
     group_notice_sent: bool = False
+    # The number of the latest result that offered reminders (survives /start: see consent.py).
+    remind_target: PendingIdentity | None = None
 
     @model_validator(mode="after")
     def _consistent(self) -> Conversation:

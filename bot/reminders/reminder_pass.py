@@ -122,14 +122,17 @@ class ReminderPass:
         tz: ZoneInfo,
         reminder_time: time,
         today: Callable[[], date] | None = None,
+        clock: Callable[[], datetime] | None = None,
     ) -> None:
+        """`clock` (tests) replaces the wall clock; `today` by default is its day in `tz`."""
         self.log = log
         self.deliverer = deliverer
         self.leases = leases
         self.thresholds = thresholds
         self.tz = tz
         self.reminder_time = reminder_time
-        self.today: Callable[[], date] = today or (lambda: today_in(tz))
+        self.clock: Callable[[], datetime] = clock or (lambda: datetime.now(UTC))
+        self.today: Callable[[], date] = today or (lambda: today_in(tz, self.clock()))
 
     async def plan(
         self, today: date, channels: tuple[str, ...] | None
@@ -191,7 +194,7 @@ class ReminderPass:
         """At start-up: run today's pass now if its time has come and it has not finished
         (the bot was down at REMINDER_TIME). Before that time the daily job will run it; the
         pass itself catches up on missed days by sending the nearest due threshold."""
-        local = (now or datetime.now(UTC)).astimezone(self.tz)
+        local = (now or self.clock()).astimezone(self.tz)
         if local.time() < self.reminder_time:
             return None
         if await self.log.pass_finished(local.date()):

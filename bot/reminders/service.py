@@ -14,10 +14,11 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Callable, Coroutine, Mapping
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
 from bot.config import Settings
+from bot.domain.policy import today_in
 from bot.reminders.broadcast import BroadcastRunner, ProgressFor, ReportCallback
 from bot.reminders.delivery import Deliverer, ProgressCallback, RetryPolicy
 from bot.reminders.pacing import ChatSpacing, Pacer
@@ -42,8 +43,12 @@ class ReminderService:
         spacing: ChatSpacing | None = None,
         progress_every: float = 3.0,
         today: Callable[[], date] | None = None,
+        clock: Callable[[], datetime] | None = None,
     ) -> None:
-        """`today` overrides the calendar (tests); by default the day in TIMEZONE."""
+        """`clock` replaces the wall clock and `today` the calendar (tests); by default
+        today is the clock's day in TIMEZONE."""
+        if today is None and clock is not None:
+            today = lambda: today_in(settings.tz, clock())  # noqa: E731
         self.settings = settings
         self.subscriptions = SubscriptionStore(db, settings.max_subscriptions_per_chat)
         self.pacer = Pacer(settings.broadcast_rate)
@@ -64,6 +69,7 @@ class ReminderService:
             tz=settings.tz,
             reminder_time=settings.reminder_time,
             today=today,
+            clock=clock,
         )
         self.broadcasts = BroadcastRunner(
             BroadcastStore(db), self.deliverer, self.leases, tz=settings.tz, today=today

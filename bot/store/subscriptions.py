@@ -228,6 +228,20 @@ class SubscriptionStore:
         )
         return cursor.rowcount
 
+    async def insurers_of_subscribers(self) -> list[Insurer]:
+        """Insurers of the policies active subscriptions follow (the admin's audience choice)."""
+        rows = await self.db.conn.execute_fetchall(
+            f"""
+            SELECT DISTINCT i.code, i.name_ar, i.name_en
+            FROM subscriptions s
+            JOIN policies p ON p.id = {CURRENT_POLICY_ID.format(hmac="s.id_hmac")}
+            JOIN insurers i ON i.code = p.insurer_code
+            WHERE s.active = 1
+            ORDER BY i.code
+            """
+        )
+        return [Insurer(code=str(r[0]), name_ar=str(r[1]), name_en=str(r[2])) for r in rows]
+
     async def count_active(self) -> int:
         rows = await self.db.conn.execute_fetchall(
             "SELECT count(*) FROM subscriptions WHERE active = 1"

@@ -55,7 +55,7 @@ async def test_citizen_with_arabic_indic_digits_end_to_end(bot: BotUnderTest) ->
     assert "BUPA-77120345" in card.text
     assert_dates(card, in_days(bot, 200))
     assert "✅" in card.text
-    assert card.buttons == [NEW_LOOKUP]
+    assert card.buttons == [AR._("🔔 Remind me before the insurance ends"), NEW_LOOKUP]
     # Plain text only: nothing is ever sent with a parse mode.
     assert all(o.parse_mode is None for o in bot.api.sent_to(person.chat_id))
 
@@ -224,7 +224,9 @@ async def test_group_chat_is_answered_once_and_never_with_coverage(bot: BotUnder
 async def test_command_menu_in_arabic_and_english(bot: BotUnderTest, api: FakeBotAPI) -> None:
     default_scope = '{"type": "default"}'
     menus = {lang: api.commands[(default_scope, lang)] for lang in ("ar", "en", "")}
-    assert [c["command"] for c in menus["ar"]] == ["start", "cancel", "help", "language"]
+    assert [c["command"] for c in menus["ar"]] == [
+        *("start", "cancel", "help", "language", "reminders", "stop")
+    ]
     assert menus["ar"][0]["description"] == AR._("Start a new lookup") == "بدء استعلام جديد"
     assert menus["en"][0]["description"] == "Start a new lookup"
     assert menus[""] == menus["ar"]  # everyone else gets the default language (Arabic)

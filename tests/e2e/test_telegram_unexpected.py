@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 import pytest
 
-from bot.conversation import texts
+from bot.conversation import consent_texts, texts
 from bot.domain.identity import Path
 from bot.i18n import strip_isolates
 from tests.e2e.conftest import AR, CODE, BotUnderTest
@@ -93,7 +93,10 @@ async def test_every_oddity_in_one_conversation_then_a_lookup(bot: BotUnderTest)
     unknown, prompt = await person.say("/frobnicate now", expect=2)
     assert unknown.text == strip_isolates(texts.unknown_command(AR).text)
     [help_text, prompt] = await person.say("/HELP@insurance_test_bot", expect=2)
-    assert help_text.text == strip_isolates(texts.help_text(AR).text)
+    # Telegram can send reminders later, so its help also names their commands.
+    assert help_text.text == strip_isolates(
+        texts.help_text(AR).text + "\n" + consent_texts.help_reminders(AR)
+    )
 
     # ...and the lookup still works.
     [photo] = await person.say("1000000008")

@@ -1,0 +1,175 @@
+"""What the admin's /broadcast dialogue says. Message ids are English; text lives in locales/."""
+
+from __future__ import annotations
+
+from bot.conversation.replies import ButtonSpec, Keyboard, Message
+from bot.domain.policy import Insurer
+from bot.i18n import Translator
+from bot.reminders.audience import Audience
+from bot.reminders.texts import audience_text
+
+PREFIX = "bc:"  # every button of the dialogue; only admins' taps reach it
+AUDIENCE = PREFIX + "a:"  # + an audience as Audience.parse reads it
+INSURERS = PREFIX + "insurers"
+TEMPLATE = PREFIX + "template"
+SEND = PREFIX + "send"
+CANCEL = PREFIX + "cancel"
+HALT = PREFIX + "halt:"  # + broadcast id: stop a running broadcast
+
+
+def _message(tr: Translator, text: str, buttons: Keyboard = ()) -> Message:
+    return Message(text, buttons, rtl=tr.locale == "ar")
+
+
+def plain(tr: Translator, text: str) -> Message:
+    return _message(tr, text)
+
+
+def _cancel_row(tr: Translator) -> tuple[ButtonSpec, ...]:
+    return (ButtonSpec(tr._("Cancel"), CANCEL),)
+
+
+def choose_audience(tr: Translator, subscribers: int) -> Message:
+    buttons: Keyboard = (
+        (ButtonSpec(tr._("All subscribers"), AUDIENCE + "all"),),
+        (
+            ButtonSpec(tr._("Expiring within 30 days"), AUDIENCE + "expiring:30"),
+            ButtonSpec(tr._("Within 7 days"), AUDIENCE + "expiring:7"),
+        ),
+        (
+            ButtonSpec(tr._("Expired"), AUDIENCE + "expired"),
+            ButtonSpec(tr._("By insurer"), INSURERS),
+        ),
+        _cancel_row(tr),
+    )
+    text = "\n".join(
+        [
+            tr._("New broadcast. Who should receive it?"),
+            tr.ngettext(
+                "There is {n} active subscription now.",
+                "There are {n} active subscriptions now.",
+                subscribers,
+            ),
+        ]
+    )
+    return _message(tr, text, buttons)
+
+
+def choose_insurer(tr: Translator, insurers: list[Insurer]) -> Message:
+    if not insurers:
+        return _message(
+            tr,
+            tr._("No subscriber has a policy with any insurer at the moment. Choose again:"),
+            (
+                (ButtonSpec(tr._("All subscribers"), AUDIENCE + "all"),),
+                _cancel_row(tr),
+            ),
+        )
+    rows = [
+        tuple(ButtonSpec(i.name(tr.locale), f"{AUDIENCE}insurer:{i.code}") for i in pair)
+        for pair in (insurers[k : k + 2] for k in range(0, len(insurers), 2))
+    ]
+    return _message(tr, tr._("Subscribers insured with which company?"), (*rows, _cancel_row(tr)))
+
+
+def choose_content(tr: Translator, audience: Audience, insurer: Insurer | None) -> Message:
+    return _message(
+        tr,
+        tr._(
+            "Audience: {audience}.\n\nWhat should they receive? Tap the built-in reminder "
+            "(each person gets their own number, insurer and expiry date), or type your "
+            "message now and send it.",
+            audience=audience_text(audience, tr, insurer),
+        ),
+        ((ButtonSpec(tr._("Built-in expiry reminder"), TEMPLATE),), _cancel_row(tr)),
+    )
+
+
+def preview_head(tr: Translator) -> Message:
+    return _message(tr, tr._("Preview: this is exactly what a recipient will see:"))
+
+
+def confirm(tr: Translator, audience: Audience, insurer: Insurer | None, count: int) -> Message:
+    text = "\n".join(
+        [
+            tr._("Audience: {audience}.", audience=audience_text(audience, tr, insurer)),
+            tr.ngettext(
+                "It goes to {n} recipient. Send it?",
+                "It goes to {n} recipients. Send it?",
+                count,
+            ),
+        ]
+    )
+    return _message(
+        tr, text, ((ButtonSpec(tr._("Send"), SEND), ButtonSpec(tr._("Cancel"), CANCEL)),)
+    )
+
+
+def nobody(tr: Translator, audience: Audience, insurer: Insurer | None) -> Message:
+    return _message(
+        tr,
+        tr._(
+            "Nobody is in this audience right now ({audience}); nothing was sent. "
+            "Send /broadcast to start again.",
+            audience=audience_text(audience, tr, insurer),
+        ),
+    )
+
+
+def bad_text(tr: Translator, utf16_length: int, limit: int) -> Message:
+    if utf16_length == 0:
+        return _message(tr, tr._("The message is empty. Type the text to send, or tap Cancel."))
+    return _message(
+        tr,
+        tr._(
+            "The message has {length} characters; Telegram allows {limit}. "
+            "Shorten it and send it again.",
+            length=utf16_length,
+            limit=limit,
+        ),
+    )
+
+
+def waiting_for(tr: Translator) -> Message:
+    return _message(
+        tr, tr._("Please use the buttons above, or send /cancel to drop this broadcast.")
+    )
+
+
+def cancelled(tr: Translator) -> Message:
+    return _message(tr, tr._("Broadcast cancelled; nothing was sent."))
+
+
+def stale(tr: Translator) -> Message:
+    return _message(tr, tr._("That broadcast draft is over. Send /broadcast to start a new one."))
+
+
+def starting(tr: Translator, broadcast_id: int, count: int) -> Message:
+    return _message(
+        tr,
+        tr.ngettext(
+            "Broadcast #{id}: sending to {n} recipient…",
+            "Broadcast #{id}: sending to {n} recipients…",
+            count,
+            id=broadcast_id,
+        ),
+        halt_buttons(tr, broadcast_id),
+    )
+
+
+def halt_buttons(tr: Translator, broadcast_id: int) -> Keyboard:
+    return ((ButtonSpec(tr._("Stop sending"), f"{HALT}{broadcast_id}"),),)
+
+
+def halting(tr: Translator, broadcast_id: int) -> Message:
+    return _message(
+        tr,
+        tr._(
+            "Stopping broadcast #{id}; whoever has not received it yet will not get it.",
+            id=broadcast_id,
+        ),
+    )
+
+
+def not_running(tr: Translator, broadcast_id: int) -> Message:
+    return _message(tr, tr._("Broadcast #{id} is not running.", id=broadcast_id))
