@@ -77,6 +77,8 @@ ALLOWED_UPDATES = [Update.MESSAGE, Update.EDITED_MESSAGE, Update.CALLBACK_QUERY]
 # 64 -> ~102, 128 -> ~131, at the same CPU per lookup. Waiting costs no CPU with the aiohttp
 # client (httpx's pool got slower with every open connection: see telegram_http.py).
 CONCURRENT_UPDATES = 64
+# Where the application keeps its ReminderService (operators' tools and tests reach it here).
+REMINDERS_KEY = "reminders"
 PRUNE_AT = time(3, 0)  # local time (TIMEZONE, Asia/Riyadh by default)
 
 # Menu commands, described in the person's language (the descriptions live in the catalogs).
@@ -261,6 +263,7 @@ def build_application(
     app: TelegramApp = builder.build()
     channel = TelegramChannel(runtime, reminder_clock)
     _chain_hooks(app, channel)
+    app.bot_data[REMINDERS_KEY] = channel.reminders
     app.add_handler(TypeHandler(Update, channel.on_update))
     app.add_error_handler(channel.on_error)
     jobs = app.job_queue
@@ -291,6 +294,12 @@ def _chain_hooks(app: TelegramApp, channel: TelegramChannel) -> None:
             await theirs_shutdown(application)
 
     app.post_init, app.post_stop, app.post_shutdown = post_init, post_stop, post_shutdown
+
+
+def reminders_of(app: TelegramApp) -> ReminderService:
+    service = app.bot_data[REMINDERS_KEY]
+    assert isinstance(service, ReminderService)
+    return service
 
 
 def default_requests(concurrency: int) -> tuple[BaseRequest, BaseRequest]:

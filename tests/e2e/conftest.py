@@ -12,16 +12,20 @@ import contextlib
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
+from datetime import datetime, timedelta
+from datetime import time as day_time
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from bot.channels.telegram import TelegramApp, build_application, polling
+from bot.channels.telegram import TelegramApp, build_application, polling, reminders_of
 from bot.config import Settings
 from bot.conversation.engine import Engine
+from bot.domain.policy import today_in
 from bot.i18n import strip_isolates, translator_for
 from bot.importer.demo import load_demo
+from bot.reminders.service import ReminderService
 from bot.runtime import Runtime, open_runtime
 from tests.fakes.fake_bot_api import FakeBotAPI, Outgoing
 
@@ -66,6 +70,10 @@ class BotUnderTest:
         self.api = api
         self.settings = settings
         self.clock_offset = 0.0  # seconds added to the engine's clock
+        # The reminder pass's clock: today at 06:00 in Riyadh, before REMINDER_TIME (09:00),
+        # so no pass runs by itself at start-up unless a test moves it.
+        today = today_in(settings.tz)
+        self.reminder_now = datetime.combine(today, day_time(6, 0), tzinfo=settings.tz)
         self._runtime: Runtime | None = None
         self._app: TelegramApp | None = None
         self._stack: contextlib.AsyncExitStack | None = None
@@ -97,7 +105,9 @@ class BotUnderTest:
                 assert not report.errors, report.errors
                 self._demo_loaded = True
             self.engine.clock = lambda: time.time() + self.clock_offset
-            self._app = build_application(self.settings, self._runtime)
+            self._app = build_application(
+                self.settings, self._runtime, reminder_clock=lambda: self.reminder_now
+            )
             await stack.enter_async_context(polling(self._app, self.settings, poll_timeout=0.5))
         except BaseException:
             await stack.aclose()
@@ -118,6 +128,15 @@ class BotUnderTest:
     async def restart(self) -> None:
         await self.stop()
         await self.start()
+
+    @property
+    def reminders(self) -> ReminderService:
+        return reminders_of(self.app)
+
+    def reminder_day(self, days_from_today: int, hour: int = 10) -> None:
+        """Move the reminder pass's clock to another day (10:00 Riyadh: after REMINDER_TIME)."""
+        day = today_in(self.settings.tz) + timedelta(days=days_from_today)
+        self.reminder_now = datetime.combine(day, day_time(hour, 0), tzinfo=self.settings.tz)
 
     def skip(self, seconds: float) -> None:
         """Let time pass for the engine (code expiry, cool-downs) without waiting."""
