@@ -43,5 +43,8 @@ def install_jobs(
     jobs.run_daily(
         daily, time=settings.reminder_time.replace(tzinfo=settings.tz), name="reminder-pass"
     )
-    # At once, then every minute: resume unfinished broadcasts, catch up a missed pass.
-    jobs.run_repeating(catch_up, interval=SWEEP_EVERY, first=0, name="reminders-catch-up")
+    # At once, then every minute: resume unfinished broadcasts, catch up a missed pass. Two
+    # jobs: a repeating job added before the scheduler starts first fires one interval after
+    # the start, whatever `first` says (APScheduler moves a past start date forward).
+    jobs.run_once(catch_up, when=0, name="reminders-catch-up-at-start")
+    jobs.run_repeating(catch_up, interval=SWEEP_EVERY, first=SWEEP_EVERY, name="reminders-catch-up")

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from datetime import date, timedelta
+from dataclasses import dataclass, field, replace
+from datetime import UTC, date, datetime, timedelta
 
 from bot.conversation.engine import Engine, EngineConfig
 from bot.conversation.events import Action, ChatKind, Event
@@ -12,6 +12,12 @@ from bot.conversation.state import Conversation
 from bot.domain.identity import id_hmac
 from bot.domain.policy import BeneficiaryType, Insurer, Policy, PolicyStatus
 from bot.i18n import strip_isolates
+from bot.store.subscriptions import (
+    SubscribeOutcome,
+    SubscribeResult,
+    Subscription,
+    SubscriptionView,
+)
 
 KEY = b"engine-test-key"
 CODE = "123456"
@@ -58,6 +64,62 @@ class FakeAudit:
         self.records.append((chat_ref, id_hash, outcome))
 
 
+@dataclass
+class FakeConsent:
+    """Subscriptions in memory, with the store's rules (one per number, a limit per chat)."""
+
+    limit: int = 5
+    reminder_days: tuple[int, ...] = (30, 7, 1)
+    subscriptions: list[Subscription] = field(default_factory=list)
+
+    def active(self, chat_id: str) -> list[Subscription]:
+        return [s for s in self.subscriptions if s.chat_id == chat_id and s.active]
+
+    async def subscribe(
+        self, chat_id: str, id_hmac: bytes, masked: str, locale: str
+    ) -> SubscribeResult:
+        mine = self.active(chat_id)
+        same = next((s for s in mine if s.id_hmac == id_hmac), None)
+        if same is not None:
+            return SubscribeResult(SubscribeOutcome.ALREADY, same.id, len(mine), self.limit)
+        if len(mine) >= self.limit:
+            return SubscribeResult(SubscribeOutcome.LIMIT_REACHED, None, len(mine), self.limit)
+        new = Subscription(
+            len(self.subscriptions) + 1,
+            "test",
+            chat_id,
+            masked,
+            locale,
+            datetime.now(UTC),
+            True,
+            id_hmac,
+        )
+        self.subscriptions.append(new)
+        return SubscribeResult(SubscribeOutcome.SUBSCRIBED, new.id, len(mine) + 1, self.limit)
+
+    async def list_for_chat(self, chat_id: str) -> list[SubscriptionView]:
+        return [SubscriptionView(s, BUPA, TODAY + timedelta(days=10)) for s in self.active(chat_id)]
+
+    async def stop_one(self, chat_id: str, subscription_id: int) -> str | None:
+        for i, s in enumerate(self.subscriptions):
+            if s.id == subscription_id and s.chat_id == chat_id and s.active:
+                self.subscriptions[i] = replace(s, active=False)
+                return s.id_masked
+        return None
+
+    async def stop_all(self, chat_id: str) -> int:
+        mine = self.active(chat_id)
+        for s in mine:
+            await self.stop_one(chat_id, s.id)
+        return len(mine)
+
+    async def set_locale(self, chat_id: str, locale: str) -> None:
+        self.subscriptions = [
+            replace(s, locale=locale) if s.chat_id == chat_id and s.active else s
+            for s in self.subscriptions
+        ]
+
+
 class Person:
     """One chat with the engine; every reply's text with bidi isolates removed."""
 
@@ -67,6 +129,7 @@ class Person:
         *,
         language: str | None = "ar",
         test_code: str = CODE,
+        consent: FakeConsent | None = None,
         **config: object,
     ) -> None:
         self.now = NOON_RIYADH
@@ -78,13 +141,15 @@ class Person:
             FakeCaptcha(),
             self.audit,
             clock=lambda: self.now,
+            consent=consent,
         )
+        self.consent = consent
         self.conv = Conversation()
         self.language = language
 
     async def send(self, action: Action, chat_kind: ChatKind = ChatKind.PRIVATE) -> list[Reply]:
         replies = await self.engine.handle(
-            self.conv, Event(action, chat_kind, self.language), "chat-ref"
+            self.conv, Event(action, chat_kind, self.language), "chat-ref", "chat-1"
         )
         # The state must always survive a save and load (the adapter persists it as JSON).
         self.conv = Conversation.model_validate_json(self.conv.model_dump_json())

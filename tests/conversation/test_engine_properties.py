@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from bot.conversation.events import Action, Button, Command, Other, OtherKind, Text
 from bot.conversation.state import Conversation, Step
-from tests.conversation.harness import CODE, Person, policy
+from tests.conversation.harness import CODE, FakeConsent, Person, buttons_of, policy
 
 NUMBERS = ["1000000008", "2000000006", "3012345678", "1067890127", "1000000009", "١٠٠٠٠٠٠٠٠٨"]
 
@@ -59,5 +59,53 @@ def test_random_sequences(sequence: list[tuple[Action, int]]) -> None:
             Conversation.model_validate(person.conv.model_dump())
             if person.conv.step is Step.CAPTCHA:
                 assert person.conv.challenge is not None
+
+    asyncio.run(run())
+
+
+reminder_actions: st.SearchStrategy[Action] = st.one_of(
+    actions,
+    st.sampled_from(
+        [Button(d) for d in ("stop_all", "stop_sub:1", "stop_sub:2", "stop_sub:x", "remind:")]
+    ),
+    st.sampled_from(["reminders", "stop"]).map(Command),
+    st.sampled_from([Text("إيقاف"), Text("stop"), Text("ايقـاف")]),
+)
+
+
+# A whole lookup (number, then the code) as one step, so results with offers come often.
+lookups = st.sampled_from(["1000000008", "3012345678", "2000000006"]).map(
+    lambda n: [Text(n), Text(CODE)]
+)
+moves = st.one_of(reminder_actions.map(lambda a: [a]), lookups)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.tuples(moves, st.booleans()), max_size=20))
+def test_random_sequences_with_reminders(sequence: list[tuple[list[Action], bool]]) -> None:
+    """With reminder consent: the «Remind me» button of the latest card, taps on it, stops.
+    Never more than the limit, never two for one number, every action answered."""
+
+    async def run() -> None:
+        consent = FakeConsent(limit=2)
+        person = Person(
+            {
+                "1000000008": [policy("P", 10)],
+                "3012345678": [policy("V", 40)],
+                "2000000006": [policy("R", -3)],
+            },
+            consent=consent,
+        )
+        for move, tap_remind in sequence:
+            for action in move:
+                replies = await person.send(action)
+                assert replies, f"no reply to {action!r} at {person.conv.step}"
+            offers = [b for r in replies for b in buttons_of(r) if b.startswith("remind:")]
+            if offers and tap_remind:
+                assert await person.send(Button(offers[0]))
+            mine = consent.active("chat-1")
+            assert len(mine) <= 2
+            assert len({s.id_hmac for s in mine}) == len(mine)
+            Conversation.model_validate(person.conv.model_dump())
 
     asyncio.run(run())

@@ -19,7 +19,7 @@ async def test_jobs_run_the_pass_daily_at_reminder_time_and_catch_up_at_start(
         install_jobs(app, service)
         assert app.job_queue is not None
         jobs = {job.name: job for job in app.job_queue.jobs()}
-        assert set(jobs) == {"reminder-pass", "reminders-catch-up"}
+        assert set(jobs) == {"reminder-pass", "reminders-catch-up", "reminders-catch-up-at-start"}
         trigger: Any = jobs["reminder-pass"].job.trigger
         assert str(trigger.timezone) == "Asia/Riyadh"
         assert {f.name: str(f) for f in trigger.fields}["hour"] == "9"

@@ -11,9 +11,12 @@ import pytest
 from bot.channels.http import build_http_app
 from bot.channels.web import web_routes
 from bot.config import Settings
-from bot.i18n import strip_isolates
+from bot.conversation import texts
+from bot.i18n import strip_isolates, translator_for
 from bot.importer.demo import load_demo
 from bot.runtime import open_runtime
+
+AR = translator_for("ar")
 
 
 @pytest.fixture
@@ -59,6 +62,14 @@ async def test_a_lookup_through_the_api_and_sessions_are_separate(
     await say(client, text="1000000008")
     [card] = await say(client, text="١٢٣٤٥٦")
     assert "التأمين ساري" in card and "1*******08" in card
+    # A web page cannot write to anyone later: no reminder offer, no reminder commands.
+    response = await client.post("/api/chat", json={"button": "path:citizen"})
+    await say(client, text="1000000008")
+    raw = (await client.post("/api/chat", json={"text": "123456"})).json()["replies"]
+    assert [b["data"] for row in raw[0]["buttons"] for b in row] == ["new_lookup"]
+    unknown = await say(client, command="/reminders")
+    assert unknown[0] == strip_isolates(texts.unknown_command(AR).text)
+    assert response.status_code == 200
     # Another browser (no cookie) has its own conversation.
     client.cookies.clear()
     [other] = await say(client, text="123456")
