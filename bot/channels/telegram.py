@@ -27,8 +27,8 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
-from telegram import BotCommand, CallbackQuery, Update
-from telegram.error import Forbidden, InvalidToken, TelegramError
+from telegram import BotCommand, BotCommandScopeChat, CallbackQuery, Update
+from telegram.error import BadRequest, Forbidden, InvalidToken, TelegramError
 from telegram.ext import (
     AIORateLimiter,
     Application,
@@ -89,6 +89,10 @@ COMMANDS: tuple[tuple[str, str], ...] = (
     ("language", N_("Switch between Arabic and English")),
     ("reminders", N_("Your expiry reminders")),
     ("stop", N_("Stop all reminders")),
+)
+ADMIN_COMMANDS: tuple[tuple[str, str], ...] = (
+    ("broadcast", N_("Send a broadcast to subscribers")),
+    ("broadcasts", N_("Recent broadcasts")),
 )
 
 # Loggers that may print whole updates (message texts) at DEBUG: PTB dumps every update it
@@ -327,18 +331,31 @@ def default_rate_limiter() -> AIORateLimiter:
     return AIORateLimiter(overall_max_rate=0, max_retries=3)
 
 
-async def set_commands(app: TelegramApp, default_locale: str) -> None:
-    """The command menu in Arabic and English, and in the default language for the rest."""
+async def set_commands(
+    app: TelegramApp, default_locale: str, admin_ids: Sequence[int] = ()
+) -> None:
+    """The command menu in Arabic and English, and in the default language for the rest.
+    Admins' own chats also list the broadcast commands (nobody else sees them)."""
     for language in (*SUPPORTED, None):
         tr = translator_for(language or default_locale)
         commands = [BotCommand(name, tr._(description)) for name, description in COMMANDS]
         await app.bot.set_my_commands(commands, language_code=language)
+        admin_menu = commands + [
+            BotCommand(name, tr._(description)) for name, description in ADMIN_COMMANDS
+        ]
+        for admin in admin_ids:
+            try:
+                await app.bot.set_my_commands(
+                    admin_menu, scope=BotCommandScopeChat(admin), language_code=language
+                )
+            except BadRequest as exc:  # the admin has not opened a chat with the bot yet
+                log.info("No admin command menu for one admin: %s", exc.message)
 
 
 async def _prepare(app: TelegramApp, settings: Settings) -> None:
     """What `post_init` would do under `run_polling` (which this module does not use)."""
     try:
-        await set_commands(app, settings.default_locale)
+        await set_commands(app, settings.default_locale, settings.admin_ids)
     except TelegramError as exc:
         log.warning("Could not set the command menu: %s", exc)
 

@@ -230,3 +230,16 @@ async def test_command_menu_in_arabic_and_english(bot: BotUnderTest, api: FakeBo
     assert menus["ar"][0]["description"] == AR._("Start a new lookup") == "بدء استعلام جديد"
     assert menus["en"][0]["description"] == "Start a new lookup"
     assert menus[""] == menus["ar"]  # everyone else gets the default language (Arabic)
+
+
+async def test_admins_alone_get_the_broadcast_commands_in_their_menu(
+    start_bot: StartBot, api: FakeBotAPI
+) -> None:
+    await start_bot(admin_ids=[900])
+    admin_scope = '{"chat_id": 900, "type": "chat"}'
+    for language in ("ar", "en", ""):
+        public = [c["command"] for c in api.commands[('{"type": "default"}', language)]]
+        admin = [c["command"] for c in api.commands[(admin_scope, language)]]
+        assert admin == [*public, "broadcast", "broadcasts"]
+        assert "broadcast" not in public
+    assert api.commands[(admin_scope, "ar")][-2]["description"] == "إرسال رسالة جماعية للمشتركين"
