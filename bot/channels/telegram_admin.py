@@ -76,11 +76,13 @@ class TelegramAdmin:
             )
             ref = progress_ref(chat_id, sent.message_id, tr.locale)
             await self.service.broadcasts.set_progress_ref(broadcast_id, ref)
-        except TelegramError as exc:  # the broadcast matters more than its progress message
-            log.warning("broadcast #%d: could not send the progress message: %s", broadcast_id, exc)
-        self.service.start_broadcast(
-            broadcast_id, self._progress(ref, broadcast_id), self.on_report
-        )
+        except Exception:  # the broadcast matters more than its progress message
+            log.warning("broadcast #%d: no progress message", broadcast_id, exc_info=True)
+        finally:
+            # Always started: a created broadcast is kept from the resume sweep until it is.
+            self.service.start_broadcast(
+                broadcast_id, self._progress(ref, broadcast_id), self.on_report
+            )
 
     def _progress(self, ref: str | None, broadcast_id: int) -> ProgressCallback | None:
         where = parse_progress_ref(ref)

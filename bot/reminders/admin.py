@@ -116,7 +116,8 @@ class AdminDialogue:
                 return await self._start(chat_id, tr, now)
             case Command(name="broadcasts"):
                 recent = await self.service.broadcasts.recent()
-                text = broadcasts_text(recent, tr, self.service.settings.tz)
+                insurers = {i.code: i for i in await all_insurers(self.db)}
+                text = broadcasts_text(recent, tr, self.service.settings.tz, insurers)
                 return AdminAnswer([texts.plain(tr, text)])
             case Command(name="cancel") if draft is not None:
                 await self.drafts.drop(chat_id)

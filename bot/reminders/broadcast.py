@@ -12,14 +12,14 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import date
 from typing import Literal
 from zoneinfo import ZoneInfo
 
 from bot.conversation.replies import Message
-from bot.domain.policy import today_in
+from bot.domain.policy import Insurer, today_in
 from bot.i18n import Translator, translator_for
 from bot.reminders.audience import Audience, Content
 from bot.reminders.delivery import Deliverer, Progress, ProgressCallback
@@ -107,8 +107,14 @@ def progress_message(broadcast_id: int, progress: Progress, tr: Translator) -> s
     )
 
 
-def broadcasts_text(summaries: list[BroadcastSummary], tr: Translator, tz: ZoneInfo) -> str:
-    """/broadcasts: recent broadcasts with their counts, newest first."""
+def broadcasts_text(
+    summaries: list[BroadcastSummary],
+    tr: Translator,
+    tz: ZoneInfo,
+    insurers: Mapping[str, Insurer] | None = None,
+) -> str:
+    """/broadcasts: recent broadcasts with their counts, newest first (`insurers` by code
+    names an insurer audience in the reader's language)."""
     lines = [
         broadcast_line(
             s.id,
@@ -120,6 +126,7 @@ def broadcasts_text(summaries: list[BroadcastSummary], tr: Translator, tz: ZoneI
             s.failed,
             s.blocked,
             tr,
+            (insurers or {}).get(s.audience.insurer),
         )
         for s in summaries
     ]
