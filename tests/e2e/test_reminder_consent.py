@@ -3,12 +3,16 @@
 
 from __future__ import annotations
 
+import csv
 from datetime import timedelta
+from pathlib import Path as FilePath
 
 from bot.conversation import consent_texts, texts
 from bot.domain.identity import Path
 from bot.domain.policy import Insurer, today_in
 from bot.i18n import format_date, strip_isolates
+from bot.importer.demo import demo_rows
+from bot.importer.run import import_policies
 from bot.reminders.texts import expiry_message
 from bot.store.subscriptions import SubscriptionView
 from tests.e2e.conftest import AR, EN, BotUnderTest, Person, StartBot
@@ -305,3 +309,49 @@ async def test_help_names_the_reminder_commands(bot: BotUnderTest) -> None:
     person = await begin(bot, 610)
     help_text, _prompt = await person.say("/help", expect=2)
     assert help_text.text.endswith(plain(consent_texts.help_reminders(AR)))
+
+
+async def test_a_renewal_imported_later_moves_the_reminders_to_the_new_date(
+    bot: BotUnderTest, tmp_path: FilePath
+) -> None:
+    person = await begin(bot, 611)
+    await subscribe(person, CITIZEN, IN_7_DAYS)
+    [subscription] = await active(bot, 611)
+    seen = len(person.seen)
+
+    # The operator imports the renewal: a new policy number, one year later.
+    today = today_in(bot.settings.tz)
+    [row] = [r for r in demo_rows(today) if r["id_number"] == IN_7_DAYS]
+    renewed = today + timedelta(days=7 + 365)
+    row |= {
+        "policy_number": "MG-RENEWED-1",
+        "start_date": (today + timedelta(days=8)).isoformat(),
+        "expiry_date": renewed.isoformat(),
+    }
+    renewal = tmp_path / "renewal.csv"
+    with renewal.open("w", encoding="utf-8", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(row))
+        writer.writeheader()
+        writer.writerow(row)
+    report = await import_policies(renewal, bot.runtime.db, bot.settings.hash_key)
+    assert not report.errors
+
+    # The old date's 1-day and expiry-day reminders never come.
+    for day in (6, 7):
+        bot.reminder_day(day)
+        assert (await bot.reminders.daily()).due_total == 0
+    assert len(bot.api.sent_to(611)) == seen
+
+    # The new date's 30-day reminder does.
+    bot.reminder_day(7 + 365 - 30)
+    assert (await bot.reminders.daily()).due == {30: 1}
+    sent = await bot.api.wait_for_sent(611, seen + 1)
+    expected = expiry_message(
+        subscription.subscription.id,
+        "1*******81",
+        MEDGULF,
+        renewed,
+        renewed - timedelta(days=30),
+        AR,
+    )
+    assert plain(sent[-1].body or "") == plain(expected.text)
