@@ -48,8 +48,8 @@ from bot.reminders.sending import Sender
 from bot.reminders.service import ReminderService
 from bot.reminders.telegram_sender import bulk_sender
 from bot.store.database import Database
+from bot.store.ledger import timestamp
 from bot.store.setup import open_store
-from bot.store.subscriptions import timestamp
 from tests.fakes.fake_bot_api import FakeBotAPIProcess, ptb_polling
 
 TOKEN = "123:ABC"

@@ -22,14 +22,13 @@ from typing import Any
 
 from bot.reminders.audience import Audience, AudienceKind, Content, Template
 from bot.store.database import Database
+from bot.store.ledger import Ledger, parse_timestamp, timestamp
 from bot.store.subscriptions import (
     CURRENT_POLICY_ID,
     Claim,
     DeliveryStatus,
     Recipient,
-    parse_timestamp,
     recipient_from_row,
-    timestamp,
 )
 
 log = logging.getLogger(__name__)
@@ -135,6 +134,7 @@ _RECIPIENT_SELECT = f"""
 class BroadcastStore:
     def __init__(self, db: Database) -> None:
         self.db = db
+        self.ledger = Ledger(db, "broadcast_recipients", ("broadcast_id", "seq"))
 
     async def check_audience(self, audience: Audience) -> None:
         if audience.kind is AudienceKind.INSURER:
@@ -267,20 +267,10 @@ class BroadcastStore:
         reason: str | None,
         attempts: int = 0,
     ) -> None:
-        broadcast_id, seq = key
-        await self.db.conn.execute(
-            "UPDATE broadcast_recipients SET status = ?, reason = ?, attempts = attempts + ?, "
-            "updated_at = ? WHERE broadcast_id = ? AND seq = ?",
-            (status.value, reason, attempts, timestamp(), broadcast_id, seq),
-        )
+        await self.ledger.finish(key, status.value, reason, attempts)
 
     async def release(self, key: tuple[int | str, ...]) -> None:
-        broadcast_id, seq = key
-        await self.db.conn.execute(
-            "UPDATE broadcast_recipients SET status = 'pending' "
-            "WHERE broadcast_id = ? AND seq = ? AND status = 'sending'",
-            (broadcast_id, seq),
-        )
+        await self.ledger.release(key)
 
     async def reset_in_flight(self, broadcast_id: int) -> int:
         """Rows left `sending` by a process that died: maybe delivered, so sending them again

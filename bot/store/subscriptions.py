@@ -9,12 +9,13 @@ so a renewal imported later moves them to the new expiry date by itself.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from enum import StrEnum
 from typing import Any
 
 from bot.domain.policy import Insurer
 from bot.store.database import Database
+from bot.store.ledger import Ledger, parse_timestamp, timestamp
 
 # The policy reminders follow: the person's active policy with the latest expiry.
 CURRENT_POLICY_ID = """(
@@ -22,17 +23,6 @@ CURRENT_POLICY_ID = """(
     WHERE cp.id_hmac = {hmac} AND cp.status = 'active'
     ORDER BY cp.expiry_date DESC, cp.id DESC LIMIT 1
 )"""
-
-_TIMESTAMP = "%Y-%m-%dT%H:%M:%SZ"
-
-
-def timestamp(moment: datetime | None = None) -> str:
-    """UTC time as stored in every table ('2026-11-25T09:00:00Z')."""
-    return (moment or datetime.now(UTC)).astimezone(UTC).strftime(_TIMESTAMP)
-
-
-def parse_timestamp(text: str) -> datetime:
-    return datetime.strptime(text, _TIMESTAMP).replace(tzinfo=UTC)
 
 
 class SubscribeOutcome(StrEnum):
@@ -328,6 +318,7 @@ class ReminderLog:
 
     def __init__(self, db: Database) -> None:
         self.db = db
+        self.ledger = Ledger(db, "reminders", ("subscription_id", "expiry_date", "threshold"))
 
     async def candidates(
         self, first: date, last: date, channels: tuple[str, ...] | None
@@ -459,22 +450,10 @@ class ReminderLog:
         reason: str | None,
         attempts: int = 0,
     ) -> None:
-        """Record the outcome; `attempts` platform calls were made for it this time."""
-        sub_id, expiry, threshold = key
-        await self.db.conn.execute(
-            "UPDATE reminders SET status = ?, reason = ?, attempts = attempts + ?, "
-            "updated_at = ? WHERE subscription_id = ? AND expiry_date = ? AND threshold = ?",
-            (status.value, reason, attempts, timestamp(), sub_id, expiry, threshold),
-        )
+        await self.ledger.finish(key, status.value, reason, attempts)
 
     async def release(self, key: tuple[int | str, ...]) -> None:
-        """Back to pending: the run stopped before this one was sent."""
-        sub_id, expiry, threshold = key
-        await self.db.conn.execute(
-            "UPDATE reminders SET status = 'pending' WHERE subscription_id = ? "
-            "AND expiry_date = ? AND threshold = ? AND status = 'sending'",
-            (sub_id, expiry, threshold),
-        )
+        await self.ledger.release(key)
 
     async def counts(self, day: date) -> dict[DeliveryStatus, int]:
         rows = await self.db.conn.execute_fetchall(
