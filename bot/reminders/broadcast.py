@@ -171,10 +171,10 @@ class BroadcastJob:
     async def finish(
         self, recipient: Recipient, status: DeliveryStatus, reason: str | None, attempts: int
     ) -> None:
-        await self.store.finish(recipient.key, status, reason, attempts)
+        await self.store.ledger.finish(recipient.key, status.value, reason, attempts)
 
     async def release(self, recipient: Recipient) -> None:
-        await self.store.release(recipient.key)
+        await self.store.ledger.release(recipient.key)
 
     async def cancelled(self) -> bool:
         return await self.store.status(self.broadcast_id) is BroadcastStatus.CANCELLED

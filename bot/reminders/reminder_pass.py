@@ -102,10 +102,10 @@ class ReminderJob:
     async def finish(
         self, recipient: Recipient, status: DeliveryStatus, reason: str | None, attempts: int
     ) -> None:
-        await self.log.finish(recipient.key, status, reason, attempts)
+        await self.log.ledger.finish(recipient.key, status.value, reason, attempts)
 
     async def release(self, recipient: Recipient) -> None:
-        await self.log.release(recipient.key)
+        await self.log.ledger.release(recipient.key)
 
     async def cancelled(self) -> bool:
         return False

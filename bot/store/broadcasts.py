@@ -255,22 +255,7 @@ class BroadcastStore:
                 (timestamp(), broadcast_id, seq, broadcast_id, seq),
             )
         )
-        if not rows:
-            return Claim(go=False)
-        status, reason = tuple(rows[0])
-        return Claim(go=status == DeliveryStatus.SENDING, reason=reason)
-
-    async def finish(
-        self,
-        key: tuple[int | str, ...],
-        status: DeliveryStatus,
-        reason: str | None,
-        attempts: int = 0,
-    ) -> None:
-        await self.ledger.finish(key, status.value, reason, attempts)
-
-    async def release(self, key: tuple[int | str, ...]) -> None:
-        await self.ledger.release(key)
+        return Claim.of(rows)
 
     async def reset_in_flight(self, broadcast_id: int) -> int:
         """Rows left `sending` by a process that died: maybe delivered, so sending them again

@@ -8,6 +8,7 @@ so a renewal imported later moves them to the new expiry date by itself.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from enum import StrEnum
@@ -276,6 +277,15 @@ class Claim:
     go: bool  # marked `sending`: send now
     reason: str | None = None  # why not (marked `skipped`); None with go=False: not pending
 
+    @classmethod
+    def of(cls, returned: Iterable[Any]) -> Claim:
+        """From a claiming UPDATE's `RETURNING status, reason` (no row: it was not pending)."""
+        rows = list(returned)
+        if not rows:
+            return cls(go=False)
+        status, reason = tuple(rows[0])
+        return cls(go=status == DeliveryStatus.SENDING, reason=reason)
+
 
 def recipient_from_row(key: tuple[int | str, ...], r: tuple[Any, ...]) -> Recipient:
     """Row layout: seq, channel, chat_id, locale, subscription_id, id_masked, expiry_date,
@@ -438,22 +448,7 @@ class ReminderLog:
                 (timestamp(), sub_id, sub_id, expiry, threshold),
             )
         )
-        if not rows:
-            return Claim(go=False)
-        status, reason = tuple(rows[0])
-        return Claim(go=status == DeliveryStatus.SENDING, reason=reason)
-
-    async def finish(
-        self,
-        key: tuple[int | str, ...],
-        status: DeliveryStatus,
-        reason: str | None,
-        attempts: int = 0,
-    ) -> None:
-        await self.ledger.finish(key, status.value, reason, attempts)
-
-    async def release(self, key: tuple[int | str, ...]) -> None:
-        await self.ledger.release(key)
+        return Claim.of(rows)
 
     async def counts(self, day: date) -> dict[DeliveryStatus, int]:
         rows = await self.db.conn.execute_fetchall(
