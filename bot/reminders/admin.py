@@ -37,6 +37,7 @@ from bot.reminders.audience import (
 )
 from bot.reminders.broadcast import EmptyAudience, UnknownInsurer, broadcasts_text
 from bot.reminders.service import ReminderService
+from bot.store.conversations import ConversationStore
 from bot.store.database import Database
 from bot.store.insurers import all_insurers
 
@@ -67,36 +68,28 @@ class AdminAnswer:
 
 
 class Drafts:
-    """One draft per admin chat, in the conversations table under its own channel name."""
+    """One draft per admin chat, kept like a conversation under a channel name of its own."""
 
     def __init__(self, db: Database, channel: str) -> None:
-        self.db = db
+        self.store = ConversationStore(db)
         self.key = f"admin:{channel}"
 
     async def load(self, chat_id: str, now: float) -> Draft | None:
-        rows = await self.db.conn.execute_fetchall(
-            "SELECT state FROM conversations WHERE channel = ? AND chat_id = ?", (self.key, chat_id)
-        )
-        for (state,) in rows:
-            try:
-                draft = Draft.model_validate_json(state)
-            except ValidationError:
-                return None
-            return draft if now - draft.touched_at < DRAFT_TTL else None
-        return None
+        state = await self.store.load_json(self.key, chat_id)
+        if state is None:
+            return None
+        try:
+            draft = Draft.model_validate_json(state)
+        except ValidationError:
+            return None
+        return draft if now - draft.touched_at < DRAFT_TTL else None
 
     async def save(self, chat_id: str, draft: Draft, now: float) -> None:
         draft.touched_at = now
-        await self.db.conn.execute(
-            "INSERT INTO conversations (channel, chat_id, state) VALUES (?, ?, ?) "
-            "ON CONFLICT (channel, chat_id) DO UPDATE SET state = excluded.state",
-            (self.key, chat_id, draft.model_dump_json()),
-        )
+        await self.store.save_json(self.key, chat_id, draft.model_dump_json())
 
     async def drop(self, chat_id: str) -> None:
-        await self.db.conn.execute(
-            "DELETE FROM conversations WHERE channel = ? AND chat_id = ?", (self.key, chat_id)
-        )
+        await self.store.delete(self.key, chat_id)
 
 
 class AdminDialogue:

@@ -18,10 +18,8 @@ class ConversationStore:
         self.db = db
 
     async def load(self, channel: str, chat_id: str) -> Conversation:
-        rows = await self.db.conn.execute_fetchall(
-            "SELECT state FROM conversations WHERE channel = ? AND chat_id = ?", (channel, chat_id)
-        )
-        for (state,) in rows:
+        state = await self.load_json(channel, chat_id)
+        if state is not None:
             try:
                 return Conversation.model_validate_json(state)
             except ValidationError:
@@ -30,11 +28,28 @@ class ConversationStore:
         return Conversation()
 
     async def save(self, channel: str, chat_id: str, conv: Conversation) -> None:
+        await self.save_json(channel, chat_id, conv.model_dump_json())
+
+    # Raw JSON per (channel, chat): other per-chat state (an admin's broadcast draft) lives
+    # in the same table under a channel name of its own.
+
+    async def load_json(self, channel: str, chat_id: str) -> str | None:
+        rows = await self.db.conn.execute_fetchall(
+            "SELECT state FROM conversations WHERE channel = ? AND chat_id = ?", (channel, chat_id)
+        )
+        return next((str(state) for (state,) in rows), None)
+
+    async def save_json(self, channel: str, chat_id: str, state: str) -> None:
         await self.db.conn.execute(
             "INSERT INTO conversations (channel, chat_id, state) VALUES (?, ?, ?) "
             "ON CONFLICT (channel, chat_id) DO UPDATE SET state = excluded.state, "
             "updated_at = strftime('%Y-%m-%dT%H:%M:%SZ', 'now')",
-            (channel, chat_id, conv.model_dump_json()),
+            (channel, chat_id, state),
+        )
+
+    async def delete(self, channel: str, chat_id: str) -> None:
+        await self.db.conn.execute(
+            "DELETE FROM conversations WHERE channel = ? AND chat_id = ?", (channel, chat_id)
         )
 
 
