@@ -121,10 +121,12 @@ def bad_text(tr: Translator, utf16_length: int, limit: int) -> Message:
         return _message(tr, tr._("The message is empty. Type the text to send, or tap Cancel."))
     return _message(
         tr,
-        tr._(
-            "The message has {length} characters; Telegram allows {limit}. "
+        tr.ngettext(
+            "The message has {n} character; Telegram allows {limit}. "
             "Shorten it and send it again.",
-            length=utf16_length,
+            "The message has {n} characters; Telegram allows {limit}. "
+            "Shorten it and send it again.",
+            utf16_length,
             limit=limit,
         ),
     )
