@@ -122,8 +122,7 @@ def bad_text(tr: Translator, utf16_length: int, limit: int) -> Message:
     return _message(
         tr,
         tr.ngettext(
-            "The message has {n} character; Telegram allows {limit}. "
-            "Shorten it and send it again.",
+            "The message has {n} character; Telegram allows {limit}. Shorten it and send it again.",
             "The message has {n} characters; Telegram allows {limit}. "
             "Shorten it and send it again.",
             utf16_length,
