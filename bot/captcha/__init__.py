@@ -1,0 +1,16 @@
+"""Challenges that guard lookups: six-digit codes, shown as an image or spoken as audio."""
+
+from bot.captcha.codes import CODE_LENGTH, answer_matches, new_code
+from bot.captcha.image import HEIGHT, WIDTH, render_png
+from bot.captcha.renderer import CaptchaRenderer, StartMethod
+
+__all__ = [
+    "CODE_LENGTH",
+    "HEIGHT",
+    "WIDTH",
+    "CaptchaRenderer",
+    "StartMethod",
+    "answer_matches",
+    "new_code",
+    "render_png",
+]

@@ -1,0 +1,27 @@
+"""Six-digit codes: drawing one, and checking what a person typed against it."""
+
+from __future__ import annotations
+
+import hmac
+import secrets
+
+from bot.domain.identity import normalize_digits
+
+CODE_LENGTH = 6
+
+
+def new_code(test_code: str = "") -> str:
+    """Six random digits; `test_code` instead when set (automated end-to-end tests only)."""
+    if test_code:
+        if len(test_code) != CODE_LENGTH or not (test_code.isascii() and test_code.isdecimal()):
+            raise ValueError(f"test code must be {CODE_LENGTH} ASCII digits")
+        return test_code
+    return "".join(str(secrets.randbelow(10)) for _ in range(CODE_LENGTH))
+
+
+def answer_matches(expected: str, typed: str) -> bool:
+    """Whether `typed` is the code, in any digit script, ignoring spaces and invisible marks."""
+    answer = normalize_digits(typed)
+    if not expected or not (answer.isascii() and answer.isdecimal()):
+        return False
+    return hmac.compare_digest(answer.encode("ascii"), expected.encode("utf-8"))
