@@ -1,7 +1,8 @@
 """Rendering codes off the event loop.
 
 Rendering one image costs several milliseconds of CPU and holds the GIL (shared/PERFORMANCE.md),
-so `CaptchaRenderer` renders in a small process pool and the event loop keeps its own core.
+one audio code over a hundred (mostly the Opus encoder), so `CaptchaRenderer` renders both in a
+small process pool and the event loop keeps its own core.
 """
 
 from __future__ import annotations
@@ -9,20 +10,28 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import multiprocessing
+from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from types import TracebackType
-from typing import Literal, Self
+from typing import Literal, Self, TypeVarTuple
 
+from bot.captcha.audio import VOICES, load_clips, render_ogg
 from bot.captcha.codes import CODE_LENGTH
 from bot.captcha.image import render_png
 
 StartMethod = Literal["spawn", "forkserver"]
+Args = TypeVarTuple("Args")
 
 
 def _warm_up() -> None:
-    """Pool initializer: import everything and load the fonts before the first real render."""
+    """Pool initializer: import everything, load fonts and voice clips, and run each renderer
+    once (the first Opus encode also pays for loading libsndfile) before the first real render.
+    """
     render_png("0" * CODE_LENGTH)
+    load_clips()
+    for locale in VOICES:
+        render_ogg("0" * CODE_LENGTH, locale)
 
 
 def _ready() -> bool:
@@ -48,7 +57,7 @@ def _start_pool(workers: int, start_method: StartMethod) -> ProcessPoolExecutor:
 
 
 class CaptchaRenderer:
-    """Renders captcha PNGs in a process pool, started lazily (or by `start()` / `async with`).
+    """Renders image and audio codes in a process pool, started lazily (or by `start()`).
 
     `workers=1` (the default) leaves the event loop its own core on a two-core machine.
     `workers=0` renders inline on the calling thread (blocks the loop: tests and tools only).
@@ -71,20 +80,28 @@ class CaptchaRenderer:
             await self._ensure_pool()
 
     async def render(self, code: str) -> bytes:
+        """The image code: a PNG (see render_png)."""
+        return await self._run(render_png, code)
+
+    async def render_audio(self, code: str, locale: str) -> bytes:
+        """The audio code: OGG/Opus, spoken in `locale` ("ar" or "en"; see render_ogg)."""
+        return await self._run(render_ogg, code, locale)
+
+    async def _run(self, render: Callable[[*Args], bytes], *args: *Args) -> bytes:
         if self._closed:
             raise RuntimeError("CaptchaRenderer is closed")
         if self.workers == 0:
-            return render_png(code)
+            return render(*args)
         pool = await self._ensure_pool()
         loop = asyncio.get_running_loop()
         try:
-            return await loop.run_in_executor(pool, render_png, code)
+            return await loop.run_in_executor(pool, render, *args)
         except BrokenProcessPool:
             if self._pool is pool:  # else a concurrent render has already replaced it
                 self._pool = None
                 pool.shutdown(wait=False, cancel_futures=True)
             pool = await self._ensure_pool()
-            return await loop.run_in_executor(pool, render_png, code)
+            return await loop.run_in_executor(pool, render, *args)
 
     async def close(self) -> None:
         """Stop accepting renders, let those in flight finish, and wait for the workers to exit."""
