@@ -16,7 +16,8 @@ from concurrent.futures.process import BrokenProcessPool
 from types import TracebackType
 from typing import Literal, Self, TypeVarTuple
 
-from bot.captcha.audio import VOICES, load_clips, render_ogg
+from bot.captcha import audio
+from bot.captcha.audio import render_ogg
 from bot.captcha.codes import CODE_LENGTH
 from bot.captcha.image import render_png
 
@@ -25,13 +26,9 @@ Args = TypeVarTuple("Args")
 
 
 def _warm_up() -> None:
-    """Pool initializer: import everything, load fonts and voice clips, and run each renderer
-    once (the first Opus encode also pays for loading libsndfile) before the first real render.
-    """
+    """Pool initializer: import everything, load fonts and voice clips before the first render."""
     render_png("0" * CODE_LENGTH)
-    load_clips()
-    for locale in VOICES:
-        render_ogg("0" * CODE_LENGTH, locale)
+    audio.warm_up()
 
 
 def _ready() -> bool:
