@@ -83,7 +83,7 @@ def _run(settings: Settings) -> int:
     if settings.web_chat:
         from bot.channels.web import web_routes
 
-        return run_telegram(settings, extra_routes=lambda rt: web_routes(rt.conversations("web")))
+        return run_telegram(settings, extra_routes=web_routes)
     return run_telegram(settings)
 
 

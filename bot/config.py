@@ -10,6 +10,7 @@ import secrets
 from datetime import time
 from enum import StrEnum
 from functools import cached_property
+from ipaddress import IPv4Network, IPv6Network, ip_network
 from pathlib import Path
 from typing import Annotated
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -65,6 +66,16 @@ class Settings(BaseSettings):
     reminder_days: Annotated[list[int], NoDecode] = Field(default_factory=lambda: [30, 7, 1])
     reminder_time: time = time(9, 0)
     lookups_per_hour: int = Field(default=10, ge=1)
+    # Limits that a new cookie cannot reset (bot/limits.py says which counts what).
+    lookups_per_address_per_hour: int = Field(default=30, ge=1)
+    lookups_per_id_per_day: int = Field(default=5, ge=1)
+    challenges_per_hour: int = Field(default=30, ge=1)
+    sessions_per_address_per_hour: int = Field(default=60, ge=1)
+    web_lookups_per_minute: int = Field(default=120, ge=0)
+    # Reverse proxies in front of the web chat, whose X-Forwarded-For is believed.
+    trusted_proxies: Annotated[list[IPv4Network | IPv6Network], NoDecode] = Field(
+        default_factory=list
+    )
     captcha_ttl_seconds: int = Field(default=120, ge=10)
     captcha_test_code: str = ""
     # Processes rendering image codes beside the event loop (0: render inline, for tests).
@@ -95,6 +106,15 @@ class Settings(BaseSettings):
     @classmethod
     def _parse_admin_ids(cls, value: object) -> list[int]:
         return _int_list(value, "ADMIN_IDS")
+
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _parse_networks(cls, value: object) -> list[IPv4Network | IPv6Network]:
+        parts = value if isinstance(value, list | tuple) else str(value).split(",")
+        try:
+            return [ip_network(str(p).strip(), strict=False) for p in parts if str(p).strip()]
+        except ValueError:
+            raise ValueError("must be comma-separated IP addresses or CIDR ranges") from None
 
     @field_validator("reminder_days", mode="before")
     @classmethod

@@ -2,22 +2,38 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
+import time
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from datetime import time as day_time
+from zoneinfo import ZoneInfo
 
 from bot.captcha import CaptchaRenderer
 from bot.config import Settings
 from bot.conversation.engine import Engine, EngineConfig
 from bot.conversation.service import ConversationService
+from bot.limits import DAY, LimitConfig, Limits
 from bot.reminders.consent import ChannelConsent
 from bot.store.conversations import AuditLog, ConversationStore, prune_audit
 from bot.store.database import Database
+from bot.store.limits import LimitStore
 from bot.store.policies import PolicyStore
 from bot.store.setup import open_store
 from bot.store.subscriptions import SubscriptionStore
 
+log = logging.getLogger(__name__)
+
+PRUNE_AT = day_time(3, 0)  # local time (TIMEZONE): the quietest hour
+CONVERSATION_IDLE = timedelta(days=1)
+
 # Channels that can write to a person later, so they offer expiry reminders. The web chat
 # cannot (a browser tab is gone once closed).
 CHANNELS_WITH_REMINDERS = frozenset({"telegram"})
+# Channels where a chat costs nothing (no phone number behind it): a circuit breaker guards
+# them as a whole.
+OPEN_CHANNELS = frozenset({"web"})
 
 
 def engine_config(settings: Settings) -> EngineConfig:
@@ -31,6 +47,25 @@ def engine_config(settings: Settings) -> EngineConfig:
     )
 
 
+def limit_config(settings: Settings, channel: str) -> LimitConfig:
+    return LimitConfig(
+        lookups_per_address_per_hour=settings.lookups_per_address_per_hour,
+        lookups_per_id_per_day=settings.lookups_per_id_per_day,
+        challenges_per_hour=settings.challenges_per_hour,
+        sessions_per_address_per_hour=settings.sessions_per_address_per_hour,
+        busy_lookups_per_minute=settings.web_lookups_per_minute if channel in OPEN_CHANNELS else 0,
+    )
+
+
+def seconds_until(at: day_time, tz: ZoneInfo, now: datetime | None = None) -> float:
+    """Seconds from `now` to the next `at` o'clock in `tz` (tomorrow's if today's has passed)."""
+    now = now or datetime.now(tz)
+    target = datetime.combine(now.astimezone(tz).date(), at, tzinfo=tz)
+    if target <= now:
+        target += timedelta(days=1)
+    return (target - now).total_seconds()
+
+
 @dataclass
 class Runtime:
     settings: Settings
@@ -38,6 +73,18 @@ class Runtime:
     policies: PolicyStore
     captcha: CaptchaRenderer
     _services: dict[str, ConversationService] = field(default_factory=dict)
+    _limits: dict[str, Limits] = field(default_factory=dict)
+
+    def limits(self, channel: str) -> Limits:
+        """The limits of one channel's conversations (counted across channels by number)."""
+        if channel not in self._limits:
+            self._limits[channel] = Limits(
+                LimitStore(self.db),
+                limit_config(self.settings, channel),
+                self.settings.hash_key,
+                channel,
+            )
+        return self._limits[channel]
 
     def conversations(self, channel: str) -> ConversationService:
         """The conversation service of one channel ("telegram", "web", ...)."""
@@ -52,6 +99,7 @@ class Runtime:
                 self.policies,
                 self.captcha,
                 AuditLog(self.db, channel),
+                self.limits(channel),
                 consent=consent,
             )
             self._services[channel] = ConversationService(
@@ -59,8 +107,30 @@ class Runtime:
             )
         return self._services[channel]
 
-    async def prune_audit(self) -> int:
-        return await prune_audit(self.db, self.settings.audit_retention_days)
+    async def prune(self) -> None:
+        """The daily clean-up, whichever channels are on: old audit records (their own
+        retention), conversations idle for a day (each cookie-less web request adds one),
+        and limit events no window counts any more."""
+        audit = await prune_audit(self.db, self.settings.audit_retention_days)
+        idle = await ConversationStore(self.db).prune_idle(CONVERSATION_IDLE)
+        events = await LimitStore(self.db).prune(time.time() - DAY)
+        log.info(
+            "Pruned %d audit records older than %d days, %d idle conversations, %d limit events",
+            audit,
+            self.settings.audit_retention_days,
+            idle,
+            events,
+        )
+
+    async def prune_daily(self) -> None:
+        """Prune now, then every day at PRUNE_AT (TIMEZONE) until cancelled; for processes
+        without another scheduler (the web chat alone)."""
+        while True:
+            try:
+                await self.prune()
+            except Exception:
+                log.exception("The daily clean-up failed; trying again tomorrow")
+            await asyncio.sleep(seconds_until(PRUNE_AT, self.settings.tz))
 
     async def close(self) -> None:
         await self.captcha.close()

@@ -13,10 +13,12 @@ from bot.captcha import (
     CaptchaRenderer,
     StartMethod,
     answer_matches,
+    code_digest,
     new_code,
     render_png,
 )
 
+KEY = b"captcha-test-key"
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
@@ -180,7 +182,7 @@ def test_negative_workers_refused() -> None:
     ],
 )
 def test_answer_matches_any_digit_script(typed: str) -> None:
-    assert answer_matches("407193", typed)
+    assert answer_matches(KEY, code_digest(KEY, "407193"), typed)
 
 
 @pytest.mark.parametrize(
@@ -201,14 +203,14 @@ def test_answer_matches_any_digit_script(typed: str) -> None:
     ],
 )
 def test_answer_mismatch(typed: str) -> None:
-    assert not answer_matches("407193", typed)
+    assert not answer_matches(KEY, code_digest(KEY, "407193"), typed)
 
 
 def test_empty_expected_never_matches() -> None:
-    assert not answer_matches("", "")
-    assert not answer_matches("", "   ")
+    assert not answer_matches(KEY, "", "")
+    assert not answer_matches(KEY, "", "   ")
 
 
 def test_leading_zeros_matter() -> None:
-    assert answer_matches("012345", "٠١٢٣٤٥")
-    assert not answer_matches("012345", "12345")
+    assert answer_matches(KEY, code_digest(KEY, "012345"), "٠١٢٣٤٥")
+    assert not answer_matches(KEY, code_digest(KEY, "012345"), "12345")

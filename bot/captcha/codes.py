@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import secrets
 
@@ -19,9 +20,16 @@ def new_code(test_code: str = "") -> str:
     return "".join(str(secrets.randbelow(10)) for _ in range(CODE_LENGTH))
 
 
-def answer_matches(expected: str, typed: str) -> bool:
-    """Whether `typed` is the code, in any digit script, ignoring spaces and invisible marks."""
+def code_digest(key: bytes, code: str) -> str:
+    """The keyed hash a conversation keeps instead of the code: a copy of the stored state
+    (a backup, a database read) does not hand out the answer to an open challenge."""
+    return hmac.new(key, b"captcha-code:" + code.encode("ascii"), hashlib.sha256).hexdigest()
+
+
+def answer_matches(key: bytes, digest: str, typed: str) -> bool:
+    """Whether `typed` is the code behind `digest`, in any digit script, ignoring spaces and
+    invisible marks."""
     answer = normalize_digits(typed)
-    if not expected or not (answer.isascii() and answer.isdecimal()):
+    if not digest or not (answer.isascii() and answer.isdecimal()):
         return False
-    return hmac.compare_digest(answer.encode("ascii"), expected.encode("utf-8"))
+    return hmac.compare_digest(code_digest(key, answer), digest)

@@ -51,6 +51,9 @@ class HttpServer:
             log_config=None,
             access_log=False,
             server_header=False,
+            # Client addresses are the socket's; X-Forwarded-For is believed only from
+            # TRUSTED_PROXIES, by the web chat itself (uvicorn would trust any local peer).
+            proxy_headers=False,
             lifespan="auto",
         )
         self.server = _Server(config)

@@ -21,7 +21,7 @@ import signal
 import sys
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, time, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from starlette.requests import Request
@@ -53,7 +53,7 @@ from bot.reminders.delivery import workers_for
 from bot.reminders.service import ReminderService
 from bot.reminders.telegram_jobs import install_jobs
 from bot.reminders.telegram_sender import bulk_sender
-from bot.runtime import Runtime, open_runtime
+from bot.runtime import PRUNE_AT, Runtime, open_runtime
 
 log = logging.getLogger(__name__)
 
@@ -79,7 +79,6 @@ ALLOWED_UPDATES = [Update.MESSAGE, Update.EDITED_MESSAGE, Update.CALLBACK_QUERY]
 CONCURRENT_UPDATES = 64
 # Where the application keeps its ReminderService (operators' tools and tests reach it here).
 REMINDERS_KEY = "reminders"
-PRUNE_AT = time(3, 0)  # local time (TIMEZONE, Asia/Riyadh by default)
 
 # Menu commands, described in the person's language (the descriptions live in the catalogs).
 COMMANDS: tuple[tuple[str, str], ...] = (
@@ -206,13 +205,8 @@ class TelegramChannel:
             stored = (await self.conversations.store.load(CHANNEL, str(chat_id))).locale
         return translator_for(pick_locale(stored, platform_language, self.settings.default_locale))
 
-    async def prune_audit(self, context: Context) -> None:
-        removed = await self.runtime.prune_audit()
-        log.info(
-            "Audit log: removed %d lookups older than %d days",
-            removed,
-            self.settings.audit_retention_days,
-        )
+    async def prune(self, context: Context) -> None:
+        await self.runtime.prune()
 
 
 async def _answer(query: CallbackQuery) -> None:
@@ -273,8 +267,8 @@ def build_application(
     jobs = app.job_queue
     if jobs is None:  # pragma: no cover - the job-queue extra is a declared dependency
         raise RuntimeError('python-telegram-bot must be installed with the "job-queue" extra')
-    jobs.run_daily(channel.prune_audit, PRUNE_AT.replace(tzinfo=settings.tz), name="prune-audit")
-    jobs.run_once(channel.prune_audit, timedelta(seconds=0), name="prune-audit-at-start")
+    jobs.run_daily(channel.prune, PRUNE_AT.replace(tzinfo=settings.tz), name="prune")
+    jobs.run_once(channel.prune, timedelta(seconds=0), name="prune-at-start")
     return app
 
 

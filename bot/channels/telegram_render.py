@@ -142,5 +142,9 @@ async def send_replies(bot: Bot, chat_id: int, answer: Sequence[replies.Reply]) 
             await bot.send_photo(
                 chat_id, photo=reply.png, caption=reply.caption or None, reply_markup=markup
             )
+        elif isinstance(reply, replies.Voice):
+            await bot.send_voice(
+                chat_id, voice=reply.ogg, caption=reply.caption or None, reply_markup=markup
+            )
         else:
             await bot.send_message(chat_id, reply.text, reply_markup=markup)

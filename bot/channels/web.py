@@ -2,8 +2,12 @@
 
 Routes (mounted into the project's single HTTP app):
     GET  /              the chat page (static, no external resources: works offline)
-    GET  /static/...    its script and style
+    GET  /static/...    its script and style (the same security headers as the page)
     POST /api/chat      one event in, the replies out (JSON)
+
+A session is a random token the server issued; only its hash is stored, and any other cookie
+value starts a new session. A cookie is free to drop, so what limits a client is its address
+(bot.limits): TRUSTED_PROXIES says whose X-Forwarded-For to believe.
 """
 
 from __future__ import annotations
@@ -12,25 +16,49 @@ import asyncio
 import base64
 import hashlib
 import json
+import logging
+import os
+import re
 import secrets
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from starlette.datastructures import MutableHeaders
 from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
+from starlette.types import Scope
 
+from bot.channels.client_address import client_address
+from bot.conversation import texts
 from bot.conversation.events import Action, Button, ChatKind, Command, Event, Text
-from bot.conversation.replies import Keyboard, Message, Photo, Reply
-from bot.conversation.service import ConversationService
-from bot.i18n import translator_for
+from bot.conversation.replies import Keyboard, Message, Photo, Reply, Voice
+from bot.i18n import pick_locale, translator_for
+from bot.limits import network_of
+from bot.runtime import Runtime
+
+log = logging.getLogger(__name__)
 
 STATIC = Path(__file__).parent / "static"
 COOKIE = "chat_session"
 MAX_BODY = 4096  # bytes: an identity number or a code is a few characters
 MAX_FIELD = 1000  # characters of text or button data accepted from the page
+CHANNEL = "web"
+# What secrets.token_urlsafe(32) issues (256 bits); anything else is not ours.
+_TOKEN_RE = re.compile(r"[A-Za-z0-9_-]{43}")
+SESSION_SECONDS = 24 * 3600  # idle sessions are pruned after a day; the cookie lasts as long
+SECURITY_HEADERS = {
+    "Content-Security-Policy": (
+        "default-src 'self'; img-src 'self' data:; media-src 'self' data:; "
+        "style-src 'self'; script-src 'self'; frame-ancestors 'self'"
+    ),
+    "X-Frame-Options": "SAMEORIGIN",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+}
 
 
 class ChatLocks:
@@ -61,6 +89,16 @@ def reply_json(reply: Reply) -> dict[str, Any]:
         return {
             "type": "photo",
             "image": "data:image/png;base64," + base64.b64encode(reply.png).decode(),
+            "alt": reply.alt,
+            "text": reply.caption,
+            "buttons": _buttons(reply.buttons),
+            "rtl": reply.rtl,
+        }
+    if isinstance(reply, Voice):
+        return {
+            "type": "audio",
+            "audio": "data:audio/ogg;base64," + base64.b64encode(reply.ogg).decode(),
+            "label": reply.label,
             "text": reply.caption,
             "buttons": _buttons(reply.buttons),
             "rtl": reply.rtl,
@@ -84,7 +122,7 @@ def ui_strings(locale: str) -> dict[str, str]:
     }
 
 
-def _event(body: dict[str, Any], language: str | None) -> Event | None:
+def _event(body: dict[str, Any], language: str | None, network: str | None) -> Event | None:
     """What the page sent: {"text": ...}, {"button": ...} or {"command": ...}."""
     action: Action
     match body:
@@ -96,7 +134,7 @@ def _event(body: dict[str, Any], language: str | None) -> Event | None:
             action = Command(name.strip().lstrip("/").lower())
         case _:
             return None
-    return Event(action, ChatKind.PRIVATE, language)
+    return Event(action, ChatKind.PRIVATE, language, network)
 
 
 def _same_origin(request: Request) -> bool:
@@ -108,16 +146,57 @@ def _same_origin(request: Request) -> bool:
     return origin in (f"http://{host}", f"https://{host}")
 
 
-def web_routes(service: ConversationService) -> list[BaseRoute]:
+def _chat_id(token: str) -> str:
+    # The cookie value never reaches the database: the chat is keyed by its hash.
+    return hashlib.sha256(token.encode()).hexdigest()[:32]
+
+
+def _parse_json(raw: bytes) -> object:
+    """The body as JSON; ValueError for anything unreadable, nesting too deep included."""
+    try:
+        return json.loads(raw)
+    except RecursionError:
+        raise ValueError("nested too deeply") from None
+
+
+class _SecureStatic(StaticFiles):
+    """Static files with the page's security headers (index.html is reachable here too)."""
+
+    def file_response(
+        self,
+        full_path: str | os.PathLike[str],
+        stat_result: os.stat_result,
+        scope: Scope,
+        status_code: int = 200,
+    ) -> Response:
+        response = super().file_response(full_path, stat_result, scope, status_code)
+        _secure(response.headers)
+        return response
+
+
+def _secure(headers: MutableHeaders) -> None:
+    for name, value in SECURITY_HEADERS.items():
+        headers[name] = value
+
+
+def web_routes(runtime: Runtime) -> list[BaseRoute]:
+    """The web chat's routes, answering through `runtime`'s web conversations and limits."""
+    service = runtime.conversations(CHANNEL)
+    limits = runtime.limits(CHANNEL)
+    proxies = runtime.settings.trusted_proxies
+    default_locale = runtime.settings.default_locale
     locks = ChatLocks()
 
     async def page(request: Request) -> Response:
         response = FileResponse(STATIC / "index.html")
-        response.headers["Content-Security-Policy"] = (
-            "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'"
-        )
-        response.headers["X-Frame-Options"] = "SAMEORIGIN"
+        _secure(response.headers)
         return response
+
+    def answer(replies: list[Reply], status: int = 200) -> JSONResponse:
+        # Replies carry their direction; Arabic is the only right-to-left language we speak.
+        locale = "ar" if not replies or replies[-1].rtl else "en"
+        body = {"replies": [reply_json(r) for r in replies], "locale": locale}
+        return JSONResponse({**body, "ui": ui_strings(locale)}, status)
 
     async def chat(request: Request) -> Response:
         if not _same_origin(request):
@@ -128,36 +207,37 @@ def web_routes(service: ConversationService) -> list[BaseRoute]:
         if len(raw) > MAX_BODY:
             return JSONResponse({"error": "message too large"}, 413)
         try:
-            body = json.loads(raw)
-        except ValueError:
+            body = _parse_json(raw)
+        except ValueError as exc:
+            log.info("Web chat: a request that is not readable JSON (%s)", exc)
             return JSONResponse({"error": "invalid JSON"}, 400)
         language = request.headers.get("accept-language", "").split(",")[0] or None
-        event = _event(body, language) if isinstance(body, dict) else None
+        peer = request.client.host if request.client is not None else None
+        address = client_address(peer, request.headers.getlist("x-forwarded-for"), proxies)
+        network = network_of(address) if address is not None else None
+        event = _event(body, language, network) if isinstance(body, dict) else None
         if event is None:
             return JSONResponse({"error": "expected text, button or command"}, 400)
 
-        token = request.cookies.get(COOKIE)
-        new_session = not token or len(token) > 64
-        if new_session:
+        token = request.cookies.get(COOKIE, "")
+        chat_id = _chat_id(token) if _TOKEN_RE.fullmatch(token) else None
+        # Only a session the server issued (and has not pruned) is honoured.
+        if chat_id is None or not await service.store.exists(CHANNEL, chat_id):
+            refusal = await limits.new_session(network, time.time())
+            if refusal is not None:
+                tr = translator_for(pick_locale(None, language, default_locale))
+                return answer([texts.refused(tr, refusal)], 429)
             token = secrets.token_urlsafe(32)
-        assert token is not None
-        # The cookie value never reaches the database: the chat is keyed by its hash.
-        chat_id = hashlib.sha256(token.encode()).hexdigest()[:32]
+            chat_id = _chat_id(token)
+        else:
+            token = ""  # the browser keeps the cookie it has
         replies = await locks.run(chat_id, lambda: service.handle(chat_id, event))
-        # Replies carry their direction; Arabic is the only right-to-left language we speak.
-        locale = "ar" if not replies or replies[-1].rtl else "en"
-        response = JSONResponse(
-            {
-                "replies": [reply_json(r) for r in replies],
-                "locale": locale,
-                "ui": ui_strings(locale),
-            }
-        )
-        if new_session:
+        response = answer(replies)
+        if token:
             response.set_cookie(
                 COOKIE,
                 token,
-                max_age=30 * 24 * 3600,
+                max_age=SESSION_SECONDS,
                 httponly=True,
                 samesite="strict",
                 secure=request.url.scheme == "https",
@@ -167,5 +247,5 @@ def web_routes(service: ConversationService) -> list[BaseRoute]:
     return [
         Route("/", page, methods=["GET"]),
         Route("/api/chat", chat, methods=["POST"]),
-        Mount("/static", StaticFiles(directory=STATIC), name="static"),
+        Mount("/static", _SecureStatic(directory=STATIC), name="static"),
     ]

@@ -43,7 +43,7 @@ async def serve_web_chat(settings: Settings) -> None:
     runtime = await open_runtime(settings)
     try:
         demo_loaded = await prepare_demo(runtime)
-        app = build_http_app(web_routes(runtime.conversations("web")))
+        app = build_http_app(web_routes(runtime))
         # The project's server wrapper: our logging (with the identity-number mask) applies.
         server = http_server(app, settings.web_host, settings.web_port)
         print(banner(settings, demo_loaded), flush=True)

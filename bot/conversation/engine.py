@@ -15,6 +15,8 @@ The flow, step by step (anything else gets "what I am waiting for" at that step)
     CAPTCHA   wrong code          -> CAPTCHA    (3rd wrong: new image; 5th in a row: cool-down)
     CAPTCHA   expired code        -> CAPTCHA    new image
     CAPTCHA   new code button     -> CAPTCHA    new image
+    CAPTCHA   audio code button   -> CAPTCHA    a new code, spoken (replacements stay spoken)
+    any code issued or lookup completed first passes the limits (bot/limits.py)
     RESULT    new lookup / text   -> START
     any       /start, new lookup  -> START      · /cancel -> START · /help · /language
     any       idle 10 minutes     -> START      with a note
@@ -31,12 +33,12 @@ from datetime import UTC, datetime
 from typing import Protocol
 from zoneinfo import ZoneInfo
 
-from bot.captcha import answer_matches, new_code
+from bot.captcha import answer_matches, code_digest, new_code
 from bot.conversation import consent_texts, texts
 from bot.conversation.card import result_card
 from bot.conversation.consent import ChatReminders, ReminderConsent
 from bot.conversation.events import Button, ChatKind, Command, Event, Other, OtherKind, Text
-from bot.conversation.replies import Message, Photo, Reply
+from bot.conversation.replies import Message, Photo, Reply, Voice
 from bot.conversation.state import Challenge, Conversation, PendingIdentity, Step
 from bot.domain.identity import (
     IdentityNumber,
@@ -50,6 +52,7 @@ from bot.domain.identity import (
 )
 from bot.domain.policy import Policy, coverage_for, today_in
 from bot.i18n import SUPPORTED, Translator, pick_locale, translator_for
+from bot.limits import Limits, Refusal, Requester
 
 MAX_TEXT = 200  # longer messages are not a number or a code
 
@@ -60,6 +63,8 @@ class PolicyLookup(Protocol):
 
 class CaptchaImages(Protocol):
     async def render(self, code: str) -> bytes: ...
+
+    async def render_audio(self, code: str, locale: str) -> bytes: ...
 
 
 class LookupAudit(Protocol):
@@ -89,6 +94,7 @@ class Engine:
         policies: PolicyLookup,
         captcha: CaptchaImages,
         audit: LookupAudit,
+        limits: Limits,
         clock: Callable[[], float] = time.time,
         consent: ReminderConsent | None = None,
     ) -> None:
@@ -98,6 +104,7 @@ class Engine:
         self.policies = policies
         self.captcha = captcha
         self.audit = audit
+        self.limits = limits
         self.clock = clock
         self.consent = consent
 
@@ -111,6 +118,7 @@ class Engine:
         """
         now = self.clock()
         tr = self._translator(conv, event)
+        who = Requester(chat_ref, event.network)
         reminders = None
         if self.consent is not None and chat_id is not None:
             today = today_in(self.config.timezone, datetime.fromtimestamp(now, UTC))
@@ -138,13 +146,13 @@ class Engine:
             case Command(name=name):
                 replies += await self._command(conv, name, tr, reminders)
             case Button(data=data):
-                replies += await self._button(conv, data, tr, now, chat_ref, reminders)
+                replies += await self._button(conv, data, tr, now, who, reminders)
             case Text(text=text) if reminders and consent_texts.is_stop_word(text):
                 replies += [await reminders.stop_all(tr), *self._prompt_mid_lookup(conv, tr)]
             case Text(text=text) if first_contact and conv.step is Step.START:
-                replies += await self._text(conv, text, tr, now, chat_ref, reminders, greet=True)
+                replies += await self._text(conv, text, tr, now, who, reminders, greet=True)
             case Text(text=text):
-                replies += await self._text(conv, text, tr, now, chat_ref, reminders)
+                replies += await self._text(conv, text, tr, now, who, reminders)
             case Other(kind=kind):
                 first = (
                     texts.edited_ignored(tr) if kind is OtherKind.EDITED else texts.only_text(tr)
@@ -220,7 +228,7 @@ class Engine:
         data: str,
         tr: Translator,
         now: float,
-        chat_ref: str,
+        who: Requester,
         reminders: ChatReminders | None,
     ) -> list[Reply]:
         if data.startswith(texts.LANG_PREFIX) and data[len(texts.LANG_PREFIX) :] in SUPPORTED:
@@ -252,12 +260,13 @@ class Engine:
             and path_of(pending.kind) is path
         ):
             conv.path = path
-            return await self._start_challenge(conv, tr, now)
-        if data == texts.NEW_CODE and conv.step is Step.CAPTCHA:
+            return await self._start_challenge(conv, tr, now, who)
+        if data in (texts.NEW_CODE, texts.AUDIO_CODE) and conv.step is Step.CAPTCHA:
             if now < conv.cooldown_until:
                 return [texts.cooldown(tr, conv.cooldown_until - now)]
-            assert conv.identity is not None
-            return [await self._new_image(conv, tr, now, texts.new_code_caption)]
+            audio = data == texts.AUDIO_CODE
+            caption = texts.captcha_caption if audio else texts.new_code_caption
+            return [await self._new_code(conv, tr, now, who, caption, audio=audio)]
         # A button from an old message, or data nobody of ours sent.
         return [texts.stale_button(tr), self._prompt(conv, tr)]
 
@@ -269,7 +278,7 @@ class Engine:
         text: str,
         tr: Translator,
         now: float,
-        chat_ref: str,
+        who: Requester,
         reminders: ChatReminders | None,
         greet: bool = False,
     ) -> list[Reply]:
@@ -277,9 +286,9 @@ class Engine:
             return [texts.text_too_long(tr), self._prompt(conv, tr)]
         match conv.step:
             case Step.ENTER_ID:
-                return await self._submit_number(conv, text, tr, now)
+                return await self._submit_number(conv, text, tr, now, who)
             case Step.CAPTCHA:
-                return await self._submit_code(conv, text, tr, now, chat_ref, reminders)
+                return await self._submit_code(conv, text, tr, now, who, reminders)
             case Step.START | Step.RESULT:
                 # A valid number sent straight away: no need to ask which kind it is.
                 try:
@@ -289,10 +298,10 @@ class Engine:
                     return [texts.greeting(tr) if greet else texts.choose_path(tr)]
                 conv.restart()
                 conv.step, conv.path = Step.ENTER_ID, identity.path
-                return await self._accept_number(conv, identity, tr, now)
+                return await self._accept_number(conv, identity, tr, now, who)
 
     async def _submit_number(
-        self, conv: Conversation, text: str, tr: Translator, now: float
+        self, conv: Conversation, text: str, tr: Translator, now: float, who: Requester
     ) -> list[Reply]:
         assert conv.path is not None
         try:
@@ -308,16 +317,23 @@ class Engine:
                 conv.restart()
                 return [reason, texts.too_many_invalid(tr), texts.greeting(tr)]
             return [reason]
-        return await self._accept_number(conv, identity, tr, now)
+        return await self._accept_number(conv, identity, tr, now, who)
 
     async def _accept_number(
-        self, conv: Conversation, identity: IdentityNumber, tr: Translator, now: float
+        self,
+        conv: Conversation,
+        identity: IdentityNumber,
+        tr: Translator,
+        now: float,
+        who: Requester,
     ) -> list[Reply]:
         conv.invalid_ids = 0
         conv.identity = _pending(identity, self.hash_key)
-        return await self._start_challenge(conv, tr, now)
+        return await self._start_challenge(conv, tr, now, who)
 
-    async def _start_challenge(self, conv: Conversation, tr: Translator, now: float) -> list[Reply]:
+    async def _start_challenge(
+        self, conv: Conversation, tr: Translator, now: float, who: Requester
+    ) -> list[Reply]:
         """Issue an image code for the pending number, unless a limit says wait."""
         if now < conv.cooldown_until:
             return [texts.cooldown(tr, conv.cooldown_until - now)]
@@ -326,26 +342,44 @@ class Engine:
             conv.restart()
             conv.step = Step.RESULT
             return [texts.lookup_limit(tr, self.config.lookups_per_hour, recent[0] + 3600 - now)]
+        assert conv.identity is not None
+        # Checked before a code is solved too, so nobody solves one only to be turned away.
+        refusal = await self.limits.may_look_up(who, bytes.fromhex(conv.identity.id_hmac), now)
+        if refusal is not None:
+            return self._refuse(conv, tr, refusal)
         conv.step = Step.CAPTCHA
-        return [await self._new_image(conv, tr, now, texts.captcha_caption)]
+        return [await self._new_code(conv, tr, now, who, texts.captcha_caption)]
 
-    async def _new_image(
+    def _refuse(self, conv: Conversation, tr: Translator, refusal: Refusal) -> list[Reply]:
+        conv.restart()
+        conv.step = Step.RESULT
+        return [texts.refused(tr, refusal)]
+
+    async def _new_code(
         self,
         conv: Conversation,
         tr: Translator,
         now: float,
-        caption: Callable[[Translator, str], str],
-    ) -> Photo:
+        who: Requester,
+        caption: Callable[[Translator, str, bool], str],
+        *,
+        audio: bool = False,
+    ) -> Reply:
+        """A new code for the pending number, shown or spoken; a limit may say wait instead."""
         assert conv.identity is not None
+        refusal = await self.limits.challenge(who, now)
+        if refusal is not None:
+            return self._refuse(conv, tr, refusal)[0]
         code = new_code(self.config.captcha_test_code)
-        conv.challenge = Challenge(code=code, issued_at=now)
-        png = await self.captcha.render(code)
-        return Photo(
-            png,
-            caption(tr, conv.identity.masked),
-            texts.new_code_buttons(tr),
-            rtl=tr.locale == "ar",
+        conv.challenge = Challenge(
+            code_hmac=code_digest(self.hash_key, code), issued_at=now, audio=audio
         )
+        text, buttons = caption(tr, conv.identity.masked, audio), texts.new_code_buttons(tr)
+        if audio:
+            ogg = await self.captcha.render_audio(code, tr.locale)
+            return Voice(ogg, text, buttons, rtl=tr.locale == "ar", label=texts.audio_label(tr))
+        png = await self.captcha.render(code)
+        return Photo(png, text, buttons, rtl=tr.locale == "ar", alt=texts.image_alt(tr))
 
     async def _submit_code(
         self,
@@ -353,7 +387,7 @@ class Engine:
         text: str,
         tr: Translator,
         now: float,
-        chat_ref: str,
+        who: Requester,
         reminders: ChatReminders | None,
     ) -> list[Reply]:
         challenge, pending = conv.challenge, conv.identity
@@ -361,14 +395,19 @@ class Engine:
         if now < conv.cooldown_until:
             return [texts.cooldown(tr, conv.cooldown_until - now)]
         if now - challenge.issued_at > self.config.captcha_ttl:
-            return [await self._new_image(conv, tr, now, texts.code_expired_caption)]
+            caption = texts.code_expired_caption
+            return [await self._new_code(conv, tr, now, who, caption, audio=challenge.audio)]
         typed = normalize_digits(text)
         if len(typed) != 6 or not (typed.isascii() and typed.isdecimal()):
-            return [texts.code_format(tr)]  # not an attempt: nothing that could be the code
-        if answer_matches(challenge.code, typed):
+            # Not an attempt: nothing that could be the code.
+            return [texts.code_format(tr, audio=challenge.audio)]
+        if answer_matches(self.hash_key, challenge.code_hmac, typed):
             conv.challenge = None  # single use
             conv.failed_codes = 0
-            return await self._lookup(conv, pending, tr, now, chat_ref, reminders)
+            refusal = await self.limits.look_up(who, bytes.fromhex(pending.id_hmac), now)
+            if refusal is not None:
+                return self._refuse(conv, tr, refusal)
+            return await self._lookup(conv, pending, tr, now, who.chat_ref, reminders)
         challenge.wrong += 1
         conv.failed_codes += 1
         if conv.failed_codes >= self.config.failed_codes_limit:
@@ -377,8 +416,10 @@ class Engine:
             conv.restart()
             return [texts.cooldown(tr, self.config.cooldown)]
         if challenge.wrong >= self.config.wrong_per_image:
-            return [await self._new_image(conv, tr, now, texts.too_many_wrong_caption)]
-        return [texts.wrong_code(tr, self.config.wrong_per_image - challenge.wrong)]
+            caption = texts.too_many_wrong_caption
+            return [await self._new_code(conv, tr, now, who, caption, audio=challenge.audio)]
+        tries_left = self.config.wrong_per_image - challenge.wrong
+        return [texts.wrong_code(tr, tries_left, audio=challenge.audio)]
 
     async def _lookup(
         self,

@@ -60,3 +60,6 @@ class Event:
     chat_kind: ChatKind = ChatKind.PRIVATE
     # The platform's idea of the person's language (Telegram's language_code), if any.
     platform_language: str | None = None
+    # The client's network (bot.limits.network_of) where a chat costs nothing, as on the web
+    # chat; None where a chat costs a phone number (Telegram, WhatsApp).
+    network: str | None = None

@@ -30,6 +30,18 @@ class Photo:
     caption: str = ""
     buttons: Keyboard = ()
     rtl: bool = True
+    alt: str = ""  # what the image is, for a screen reader (not a copy of the caption)
 
 
-Reply = Message | Photo
+@dataclass(frozen=True, slots=True)
+class Voice:
+    """A spoken clip: OGG/Opus, what Telegram's voice messages and WhatsApp both take."""
+
+    ogg: bytes = field(repr=False)
+    caption: str = ""
+    buttons: Keyboard = ()
+    rtl: bool = True
+    label: str = ""  # what the clip is, for a screen reader
+
+
+Reply = Message | Photo | Voice

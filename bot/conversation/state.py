@@ -1,6 +1,7 @@
 """One chat's conversation, persisted as JSON so a restart loses nothing.
 
-Holds no raw identity number: the number waiting for its code is kept as HMAC + masked form.
+Holds no raw identity number and no expected code: the number waiting for its code is kept as
+HMAC + masked form, the code as a keyed hash.
 """
 
 from __future__ import annotations
@@ -26,9 +27,10 @@ class PendingIdentity(BaseModel):
 
 
 class Challenge(BaseModel):
-    code: str
+    code_hmac: str  # keyed hash of the expected code (captcha.code_digest), never the digits
     issued_at: float
-    wrong: int = 0  # wrong answers to this image
+    wrong: int = 0  # wrong answers to this code
+    audio: bool = False  # spoken rather than shown: a replacement is spoken too
 
 
 class Conversation(BaseModel):

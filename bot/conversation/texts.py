@@ -6,11 +6,10 @@ the engine) keeps the transition table readable.
 
 from __future__ import annotations
 
-import math
-
 from bot.conversation.replies import ButtonSpec, Keyboard, Message
 from bot.domain.identity import IdProblem, InvalidIdentity, Path
-from bot.i18n import LANGUAGE_NAMES, SUPPORTED, Translator, minutes_text
+from bot.i18n import LANGUAGE_NAMES, SUPPORTED, Translator, wait_text
+from bot.limits import LimitKind, Refusal
 
 # Callback data of the bot's buttons (untrusted when it comes back: always re-checked).
 PATH_PREFIX = "path:"
@@ -18,6 +17,7 @@ SWITCH_PREFIX = "switch:"
 LANG_PREFIX = "lang:"
 ABOUT = "about"
 NEW_CODE = "new_code"
+AUDIO_CODE = "audio_code"
 NEW_LOOKUP = "new_lookup"
 
 
@@ -45,7 +45,12 @@ def new_lookup_buttons(tr: Translator) -> Keyboard:
 
 
 def new_code_buttons(tr: Translator) -> Keyboard:
-    return ((ButtonSpec(tr._("New code"), NEW_CODE),),)
+    return (
+        (
+            ButtonSpec(tr._("New code"), NEW_CODE),
+            ButtonSpec(tr._("🔊 Audio code"), AUDIO_CODE),
+        ),
+    )
 
 
 def greeting(tr: Translator) -> Message:
@@ -143,7 +148,12 @@ def too_many_invalid(tr: Translator) -> Message:
     )
 
 
-def captcha_caption(tr: Translator, masked: str) -> str:
+def captcha_caption(tr: Translator, masked: str, audio: bool = False) -> str:
+    if audio:
+        return tr._(
+            "Listen to the six digits of this audio code and send them (for number {masked}).",
+            masked=masked,
+        )
     return tr._(
         "To protect your data, send the six-digit visual code shown in the image "
         "(for number {masked}).",
@@ -151,44 +161,57 @@ def captcha_caption(tr: Translator, masked: str) -> str:
     )
 
 
-def code_expired_caption(tr: Translator, masked: str) -> str:
-    return tr._("The code expired. Here is a new one.") + "\n" + captcha_caption(tr, masked)
+def image_alt(tr: Translator) -> str:
+    return tr._("Image code, six digits")
 
 
-def too_many_wrong_caption(tr: Translator, masked: str) -> str:
-    return (
-        tr._("Three wrong answers for this image. Here is a new code.")
-        + "\n"
-        + captcha_caption(tr, masked)
+def audio_label(tr: Translator) -> str:
+    return tr._("Audio code, six digits")
+
+
+def code_expired_caption(tr: Translator, masked: str, audio: bool = False) -> str:
+    return tr._("The code expired. Here is a new one.") + "\n" + captcha_caption(tr, masked, audio)
+
+
+def too_many_wrong_caption(tr: Translator, masked: str, audio: bool = False) -> str:
+    why = (
+        tr._("Three wrong answers for this audio code. Here is a new one.")
+        if audio
+        else tr._("Three wrong answers for this image. Here is a new code.")
     )
+    return why + "\n" + captcha_caption(tr, masked, audio)
 
 
-def new_code_caption(tr: Translator, masked: str) -> str:
-    return tr._("Here is a new code.") + "\n" + captcha_caption(tr, masked)
+def new_code_caption(tr: Translator, masked: str, audio: bool = False) -> str:
+    return tr._("Here is a new code.") + "\n" + captcha_caption(tr, masked, audio)
 
 
-def wrong_code(tr: Translator, tries_left: int) -> Message:
-    return _message(
-        tr,
+def wrong_code(tr: Translator, tries_left: int, audio: bool = False) -> Message:
+    text = (
         tr.ngettext(
+            "That code is not right. You have {n} more try for this audio code.",
+            "That code is not right. You have {n} more tries for this audio code.",
+            tries_left,
+        )
+        if audio
+        else tr.ngettext(
             "That code is not right. You have {n} more try for this image.",
             "That code is not right. You have {n} more tries for this image.",
             tries_left,
-        ),
-        new_code_buttons(tr),
+        )
     )
+    return _message(tr, text, new_code_buttons(tr))
 
 
-def code_format(tr: Translator) -> Message:
-    return _message(
-        tr,
-        tr._("The code is the six digits shown in the image. Please send them, or tap «New code»."),
-        new_code_buttons(tr),
+def code_format(tr: Translator, audio: bool = False) -> Message:
+    text = (
+        tr._("The code is the six digits you heard. Please send them, or tap «New code».")
+        if audio
+        else tr._(
+            "The code is the six digits shown in the image. Please send them, or tap «New code»."
+        )
     )
-
-
-def _wait_minutes(seconds: float) -> int:
-    return max(1, math.ceil(seconds / 60))
+    return _message(tr, text, new_code_buttons(tr))
 
 
 def cooldown(tr: Translator, seconds_left: float) -> Message:
@@ -196,7 +219,7 @@ def cooldown(tr: Translator, seconds_left: float) -> Message:
         tr,
         tr._(
             "Too many wrong codes in a row. For your security, please try again in {wait}.",
-            wait=minutes_text(_wait_minutes(seconds_left), tr),
+            wait=wait_text(seconds_left, tr),
         ),
     )
 
@@ -208,10 +231,46 @@ def lookup_limit(tr: Translator, limit: int, seconds_left: float) -> Message:
             "You have reached the limit of {n} lookup per hour. You can check again in {wait}.",
             "You have reached the limit of {n} lookups per hour. You can check again in {wait}.",
             limit,
-            wait=minutes_text(_wait_minutes(seconds_left), tr),
+            wait=wait_text(seconds_left, tr),
         ),
         new_lookup_buttons(tr),
     )
+
+
+def refused(tr: Translator, refusal: Refusal) -> Message:
+    """A limit says wait: when to try again, and nothing about the number itself."""
+    wait = wait_text(refusal.retry_after, tr)
+    match refusal.kind:
+        case LimitKind.CHALLENGES:
+            text = tr._(
+                "You have asked for many codes in a short time. "
+                "You can ask for a new code in {wait}.",
+                wait=wait,
+            )
+        case LimitKind.ADDRESS_LOOKUPS:
+            text = tr._(
+                "Many lookups were made from your network in the last hour. "
+                "You can check again in {wait}.",
+                wait=wait,
+            )
+        case LimitKind.NUMBER_LOOKUPS:
+            text = tr.ngettext(
+                "This number was already checked {n} time in the last 24 hours, the most we "
+                "allow, to protect its owner. You can check it again in {wait}.",
+                "This number was already checked {n} times in the last 24 hours, the most we "
+                "allow, to protect its owner. You can check it again in {wait}.",
+                refusal.limit,
+                wait=wait,
+            )
+        case LimitKind.BUSY:
+            text = tr._("The service is very busy right now. Please try again in a few minutes.")
+        case LimitKind.SESSIONS:
+            text = tr._(
+                "Too many new conversations were started from your network. "
+                "Please try again in {wait}.",
+                wait=wait,
+            )
+    return _message(tr, text, new_lookup_buttons(tr))
 
 
 def session_expired(tr: Translator) -> Message:
@@ -286,7 +345,7 @@ def something_went_wrong(tr: Translator) -> Message:
 def waiting_for_captcha(tr: Translator) -> Message:
     return _message(
         tr,
-        tr._("I am waiting for the six-digit code from the image, or tap «New code»."),
+        tr._("I am waiting for the six-digit code, or tap «New code» or «🔊 Audio code»."),
         new_code_buttons(tr),
     )
 

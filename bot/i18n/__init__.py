@@ -11,7 +11,7 @@ from bot.i18n.catalog import (
     translator_for,
 )
 from bot.i18n.dates import format_date, format_gregorian, format_hijri, parse_hijri_iso
-from bot.i18n.units import days_text, hours_text, minutes_text
+from bot.i18n.units import days_text, hours_text, minutes_text, wait_text
 
 __all__ = [
     "DEFAULT_LOCALE",
@@ -32,4 +32,5 @@ __all__ = [
     "pick_locale",
     "strip_isolates",
     "translator_for",
+    "wait_text",
 ]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 from bot.i18n.catalog import Translator
 
 
@@ -15,3 +17,12 @@ def hours_text(n: int, tr: Translator) -> str:
 
 def minutes_text(n: int, tr: Translator) -> str:
     return tr.ngettext("{n} minute", "{n} minutes", n)
+
+
+def wait_text(seconds: float, tr: Translator) -> str:
+    """How long until a person can try again: whole minutes, rounded up, under an hour; whole
+    hours, rounded up, from sixty minutes (a day's limit is not "1,380 minutes")."""
+    minutes = max(1, math.ceil(seconds / 60))
+    if minutes < 60:
+        return minutes_text(minutes, tr)
+    return hours_text(math.ceil(minutes / 60), tr)

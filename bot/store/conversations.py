@@ -47,6 +47,24 @@ class ConversationStore:
             (channel, chat_id, state),
         )
 
+    async def exists(self, channel: str, chat_id: str) -> bool:
+        rows = await self.db.conn.execute_fetchall(
+            "SELECT 1 FROM conversations WHERE channel = ? AND chat_id = ?", (channel, chat_id)
+        )
+        return bool(rows)
+
+    async def prune_idle(self, idle: timedelta, now: datetime | None = None) -> int:
+        """Forget conversations untouched for `idle`. A chat that chose its language keeps it
+        (one row per person on a channel that costs a phone number); a web session, which
+        costs nothing to start, never does."""
+        cutoff = ((now or datetime.now(UTC)) - idle).strftime("%Y-%m-%dT%H:%M:%SZ")
+        cursor = await self.db.conn.execute(
+            "DELETE FROM conversations WHERE updated_at < ? "
+            "AND (channel = 'web' OR json_extract(state, '$.locale') IS NULL)",
+            (cutoff,),
+        )
+        return cursor.rowcount
+
     async def delete(self, channel: str, chat_id: str) -> None:
         await self.db.conn.execute(
             "DELETE FROM conversations WHERE channel = ? AND chat_id = ?", (channel, chat_id)

@@ -165,4 +165,16 @@ MIGRATIONS: list[tuple[str, ...]] = [
         ) WITHOUT ROWID
         """,
     ),
+    # 4: events counted by the limits that guard lookups (per client address, per identity
+    # number, per chat's challenges, the web chat's overall rate). Keys are pseudonymous.
+    (
+        """
+        CREATE TABLE limit_events (
+            key TEXT NOT NULL,
+            at  REAL NOT NULL
+        )
+        """,
+        "CREATE INDEX limit_events_key_at ON limit_events (key, at)",
+        "CREATE INDEX limit_events_at ON limit_events (at)",
+    ),
 ]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 
@@ -12,6 +13,7 @@ from bot.conversation.state import Conversation
 from bot.domain.identity import id_hmac
 from bot.domain.policy import BeneficiaryType, Insurer, Policy, PolicyStatus
 from bot.i18n import strip_isolates
+from bot.limits import Exceeded, LimitConfig, Limits, Window
 from bot.store.subscriptions import (
     SubscribeOutcome,
     SubscribeResult,
@@ -54,6 +56,34 @@ class FakePolicies:
 class FakeCaptcha:
     async def render(self, code: str) -> bytes:
         return b"PNG:" + code.encode()
+
+    async def render_audio(self, code: str, locale: str) -> bytes:
+        return b"OggS:" + locale.encode() + b":" + code.encode()
+
+
+@dataclass
+class MemoryCounter:
+    """The limit store's rules (check every window, then record), in memory."""
+
+    events: list[tuple[str, float]] = field(default_factory=list)
+
+    async def take(
+        self, checks: Sequence[Window], records: Sequence[str], now: float
+    ) -> Exceeded | None:
+        for window in checks:
+            times = sorted(
+                t for k, t in self.events if k == window.key and t > now - window.seconds
+            )
+            if len(times) >= window.limit:
+                freed_at = times[len(times) - window.limit] + window.seconds
+                return Exceeded(window, freed_at - now)
+        self.events += [(key, now) for key in records]
+        return None
+
+    async def prune(self, before: float) -> int:
+        kept = [(k, t) for k, t in self.events if t >= before]
+        removed, self.events = len(self.events) - len(kept), kept
+        return removed
 
 
 @dataclass
@@ -130,27 +160,34 @@ class Person:
         language: str | None = "ar",
         test_code: str = CODE,
         consent: FakeConsent | None = None,
+        limits: LimitConfig | None = None,
+        counter: MemoryCounter | None = None,
+        chat_ref: str = "chat-ref",
+        network: str | None = None,
         **config: object,
     ) -> None:
         self.now = NOON_RIYADH
         self.audit = FakeAudit()
+        self.counter = counter or MemoryCounter()
         self.engine = Engine(
             EngineConfig(captcha_test_code=test_code, **config),  # type: ignore[arg-type]
             KEY,
             FakePolicies(policies or {}),
             FakeCaptcha(),
             self.audit,
+            Limits(self.counter, limits or LimitConfig(), KEY, "test"),
             clock=lambda: self.now,
             consent=consent,
         )
         self.consent = consent
         self.conv = Conversation()
         self.language = language
+        self.chat_ref = chat_ref
+        self.network = network
 
     async def send(self, action: Action, chat_kind: ChatKind = ChatKind.PRIVATE) -> list[Reply]:
-        replies = await self.engine.handle(
-            self.conv, Event(action, chat_kind, self.language), "chat-ref", "chat-1"
-        )
+        event = Event(action, chat_kind, self.language, self.network)
+        replies = await self.engine.handle(self.conv, event, self.chat_ref, "chat-1")
         # The state must always survive a save and load (the adapter persists it as JSON).
         self.conv = Conversation.model_validate_json(self.conv.model_dump_json())
         return replies

@@ -33,7 +33,7 @@ async def test_citizen_with_arabic_indic_digits_all_the_way_to_the_result() -> N
     assert isinstance(photo, Photo) and photo.png == b"PNG:" + CODE.encode()
     assert "الرمز المرئي المكون من ستة أرقام" in photo.caption
     assert "1*******08" in text_of(photo)
-    assert buttons_of(photo) == ["new_code"]
+    assert buttons_of(photo) == ["new_code", "audio_code"]
     [card] = await person.send(Text("١٢٣٤٥٦"))
     text = text_of(card)
     assert "التأمين ساري، ويتبقى على انتهائه 200 يوم." in text

@@ -197,9 +197,7 @@ async def test_web_chat_beside_the_polling_bot(
 
     port = free_port()
     settings = make_settings(tmp_path, api, web_port=port, web_chat=True)
-    running = asyncio.create_task(
-        serve(settings, stop, extra_routes=lambda rt: web_routes(rt.conversations("web")))
-    )
+    running = asyncio.create_task(serve(settings, stop, extra_routes=web_routes))
     await api.wait_until_polling()
     api.user_text(9, "/start")
     [greeting] = await api.wait_for_sent(9)

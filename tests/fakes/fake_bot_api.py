@@ -585,6 +585,15 @@ class FakeBotAPI:
         """Messages delivered to / edited in a chat, oldest first (failed calls excluded)."""
         return list(self._outgoing.get(int(chat_id), ()))
 
+    def media_of(self, sent: Outgoing, kind: str) -> bytes | None:
+        """The bytes of the file a sent message carries (`kind`: voice, audio, document...)."""
+        stored = self._messages.get(sent.chat_id, {}).get(sent.message_id or 0)
+        media = stored.message.get(kind) if stored is not None else None
+        if not isinstance(media, dict):
+            return None
+        file = self._files.get(str(media.get("file_id")))
+        return file.data if file is not None else None
+
     def last_sent(self, chat_id: int) -> Outgoing | None:
         sent = self._outgoing.get(int(chat_id))
         return sent[-1] if sent else None

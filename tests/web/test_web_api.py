@@ -30,7 +30,7 @@ async def client(tmp_path: Path) -> AsyncIterator[httpx.AsyncClient]:
     )
     runtime = await open_runtime(settings)
     await load_demo(runtime.db, settings)
-    app = build_http_app(web_routes(runtime.conversations("web")))
+    app = build_http_app(web_routes(runtime))
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
         yield http

@@ -30,8 +30,18 @@
     if (reply.type === "photo") {
       const img = document.createElement("img");
       img.src = reply.image;
-      img.alt = reply.text;
+      img.alt = reply.alt || "";  // what the image is; the caption below says what to do
       div.appendChild(img);
+    }
+    if (reply.type === "audio") {
+      // Native controls: reachable with Tab, played with Space or Enter, labelled for readers.
+      const audio = document.createElement("audio");
+      audio.controls = true;
+      audio.preload = "auto";
+      audio.src = reply.audio;
+      audio.setAttribute("aria-label", reply.label || "");
+      audio.className = "clip";
+      div.appendChild(audio);
     }
     div.appendChild(document.createTextNode(reply.text));
     if (reply.buttons && reply.buttons.length) {
