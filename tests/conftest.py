@@ -10,6 +10,10 @@ from bot.config import Settings
 from bot.store.database import Database
 from bot.store.setup import open_store
 
+# Hermetic: no setting leaks in from the developer's shell (subprocesses inherit this too).
+for _name in Settings.model_fields:
+    os.environ.pop(_name.upper(), None)
+
 # Loopback only: httpx honours proxy variables, and no network exists here.
 os.environ.setdefault("NO_PROXY", "127.0.0.1,localhost")
 os.environ["no_proxy"] = os.environ["NO_PROXY"]
