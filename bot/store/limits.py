@@ -1,8 +1,8 @@
 """Counted events in rolling windows: the storage behind `bot.limits`.
 
 One row per event (a challenge issued, a lookup completed) under a pseudonymous key. Checking
-and recording happen in one transaction, so two requests racing past the same limit cannot
-both get through, and a restart forgets nothing.
+and recording are one statement, so two requests racing past the same limit cannot both get
+through, and a restart forgets nothing.
 """
 
 from __future__ import annotations
@@ -20,27 +20,48 @@ class LimitStore:
     async def take(
         self, checks: Sequence[Window], records: Sequence[str], now: float
     ) -> Exceeded | None:
-        """If no window in `checks` is full, record one event under each key of `records`."""
-        async with self.db.transaction() as conn:
-            for window in checks:
-                since = now - window.seconds
-                rows = await conn.execute_fetchall(
-                    "SELECT count(*) FROM limit_events WHERE key = ? AND at > ?",
-                    (window.key, since),
+        """If no window in `checks` is full, record one event under each key of `records`.
+
+        One statement either way (a lookup passes three of these, so round trips count), and a
+        statement is atomic: two requests racing for the last place cannot both get it.
+        """
+        room = " AND ".join(
+            "(SELECT count(*) FROM limit_events WHERE key = ? AND at > ?) < ?" for _ in checks
+        )
+        params = [p for w in checks for p in (w.key, now - w.seconds, w.limit)]
+        for _ in range(3):
+            if records:
+                values = ", ".join("(?)" for _ in records)
+                cursor = await self.db.conn.execute(
+                    f"INSERT INTO limit_events (key, at) SELECT column1, ? FROM (VALUES {values}) "
+                    f"WHERE {room or '1'}",
+                    (now, *records, *params),
                 )
-                count = int(next(iter(rows))[0])
-                if count >= window.limit:
-                    # The window frees a place when enough of its oldest events have left it.
-                    rows = await conn.execute_fetchall(
-                        "SELECT at FROM limit_events WHERE key = ? AND at > ? "
-                        "ORDER BY at LIMIT 1 OFFSET ?",
-                        (window.key, since, count - window.limit),
-                    )
-                    freed_at = float(next(iter(rows))[0]) + window.seconds
-                    return Exceeded(window, max(0.0, freed_at - now))
-            await conn.executemany(
-                "INSERT INTO limit_events (key, at) VALUES (?, ?)", [(key, now) for key in records]
+                if cursor.rowcount == len(records):
+                    return None
+            else:
+                rows = await self.db.conn.execute_fetchall(f"SELECT {room or '1'}", params)
+                if next(iter(rows))[0]:
+                    return None
+            exceeded = await self._exceeded(checks, now)
+            if exceeded is not None:
+                return exceeded
+            # A place freed between the two statements (another process pruned): once more.
+        return Exceeded(checks[0], 1.0)  # never seen; refusing is the safe side
+
+    async def _exceeded(self, checks: Sequence[Window], now: float) -> Exceeded | None:
+        """Which window is full, and when enough of its oldest events have left it."""
+        for window in checks:
+            since = now - window.seconds
+            rows = await self.db.conn.execute_fetchall(
+                "SELECT at FROM limit_events WHERE key = ? AND at > ? ORDER BY at",
+                (window.key, since),
             )
+            times = [float(at) for (at,) in rows]
+            if len(times) >= window.limit:
+                return Exceeded(
+                    window, max(0.0, times[len(times) - window.limit] + window.seconds - now)
+                )
         return None
 
     async def prune(self, before: float) -> int:
