@@ -32,6 +32,8 @@ def web_chat(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         "CAPTCHA_TEST_CODE": "123456",
         "CAPTCHA_WORKERS": "0",
         "NO_PROXY": "127.0.0.1,localhost",
+        # This checkout's `bot`, whatever an installed copy (an editable install elsewhere) says.
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])),
     }
     log = (folder / "bot.log").open("w")
     process = subprocess.Popen(
