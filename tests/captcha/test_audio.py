@@ -22,7 +22,7 @@ def assert_voice_message(data: bytes) -> float:
         rate = audio.samplerate
     assert np.isfinite(samples).all()
     assert 0.01 < float(np.abs(samples).max()) <= 1.0
-    return len(samples) / rate
+    return float(len(samples) / rate)
 
 
 def spoken_digits(samples: Signal, locale: str, code: str) -> list[tuple[int, int]]:

@@ -49,7 +49,7 @@ def cli_env(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Settings:
     return settings
 
 
-def cli(*args: str) -> int:
+def cli(*args: str | Path) -> int:
     return main(["import-policies", *map(str, args)])
 
 

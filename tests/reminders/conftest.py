@@ -40,7 +40,7 @@ def fast_settings(tmp_path: Path) -> Settings:
         id_hash_key=TEST_KEY,  # type: ignore[arg-type]
         broadcast_paid=True,
         broadcast_rate=1000,
-        reminder_days=[30, 7, 1],  # type: ignore[arg-type]
+        reminder_days=[30, 7, 1],
         reminder_time=time(9, 0),
     )
 

@@ -29,7 +29,7 @@ async def statuses(db: Database) -> list[tuple[int, str, int, str, str | None]]:
         "SELECT subscription_id, expiry_date, threshold, status, reason FROM reminders "
         "ORDER BY subscription_id, expiry_date, threshold DESC"
     )
-    return [tuple(r) for r in rows]  # type: ignore[misc]
+    return [tuple(r) for r in rows]
 
 
 async def test_one_reminder_per_threshold_and_one_on_the_expiry_day(
