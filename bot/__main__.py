@@ -8,6 +8,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from bot.captcha.sample import add_sample_parser
 from bot.config import Settings, SettingsError, load_settings
 from bot.logs import setup_logging
 from bot.reminders.cli import add_broadcast_parser, add_remind_parser
@@ -37,6 +38,7 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--replace", action="store_true")
     add_remind_parser(commands)
     add_broadcast_parser(commands)
+    add_sample_parser(commands)
     return parser
 
 
@@ -65,6 +67,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from bot.reminders.cli import run_broadcast
 
         return asyncio.run(run_broadcast(settings, args))
+    if command == "captcha-sample":
+        from bot.captcha.sample import run_sample
+
+        return run_sample(args)
     return _run(settings)
 
 

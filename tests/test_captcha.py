@@ -4,10 +4,12 @@ import asyncio
 import os
 from concurrent.futures.process import BrokenProcessPool
 from io import BytesIO
+from pathlib import Path
 
 import pytest
-from PIL import Image
+from PIL import Image, ImageFont
 
+from bot.__main__ import main
 from bot.captcha import (
     CODE_LENGTH,
     CaptchaRenderer,
@@ -17,6 +19,8 @@ from bot.captcha import (
     new_code,
     render_png,
 )
+from bot.captcha.image import ARABIC_INDIC, FONT_DIR, FONT_FILE, WESTERN, _glyphs_for
+from bot.config import Settings
 
 KEY = b"captcha-test-key"
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -86,6 +90,120 @@ def test_empty_code_is_refused() -> None:
 
 def test_same_code_renders_differently_each_time() -> None:
     assert render_png("111111") != render_png("111111")
+
+
+@pytest.mark.parametrize("bad", ["12a456", "١٢٣٤٥٦"])
+def test_non_ascii_digit_code_is_refused(bad: str) -> None:
+    with pytest.raises(ValueError):
+        render_png(bad)
+
+
+def test_every_code_renders() -> None:
+    for code in (
+        "000000",
+        "999999",
+        "777777",
+        "012345",
+        "678901",
+        *(new_code() for _ in range(20)),
+    ):
+        assert_png(render_png(code))
+
+
+def test_font_ships_in_the_package_with_its_licence() -> None:
+    assert FONT_FILE.parent == FONT_DIR
+    assert FONT_FILE.is_file()
+    assert "SIL OPEN FONT LICENSE Version 1.1" in (FONT_DIR / "OFL.txt").read_text()
+    assert (FONT_DIR / "README.md").is_file()
+
+
+def test_font_has_both_digit_sets() -> None:
+    font = ImageFont.truetype(str(FONT_FILE), 40)
+
+    def ink(char: str) -> tuple[tuple[int, int], bytes]:
+        mask = font.getmask(char)
+        return mask.size, bytes(mask)
+
+    missing = ink("\uffff")  # a code point the font lacks: its .notdef box
+    for char in WESTERN + ARABIC_INDIC:
+        size, pixels = ink(char)
+        assert size[0] > 0, char
+        assert any(pixels), char
+        assert (size, pixels) != missing, char
+    assert len({ink(char) for char in WESTERN + ARABIC_INDIC}) == 20  # no two alike
+
+
+def test_glyphs_keep_the_code_order_and_value() -> None:
+    for _ in range(300):
+        code = new_code()
+        glyphs = _glyphs_for(code)
+        assert "".join(str(int(g)) for g in glyphs) == code  # int() reads either script
+
+
+def test_glyphs_avoid_cross_script_lookalikes() -> None:
+    # No circle (Western 0, Arabic-Indic 5), no 7-shape (Western 7, Arabic-Indic 6), no ٢ (٣'s
+    # near twin).
+    for _ in range(300):
+        glyphs = set(_glyphs_for(new_code()))
+        assert not glyphs & {"0", "٥", "7", "٦", "٢"}
+
+
+def test_glyphs_mix_the_scripts_when_the_code_allows() -> None:
+    for code in ("131313", "444444", "989898", "123456"):
+        glyphs = _glyphs_for(code)
+        assert sum(g in ARABIC_INDIC for g in glyphs) >= 2, glyphs
+        assert sum(g in WESTERN for g in glyphs) >= 2, glyphs
+    assert all(g in ARABIC_INDIC for g in _glyphs_for("707070"))  # 0 and 7: Arabic-Indic only
+    assert all(g in WESTERN for g in _glyphs_for("252566"))  # 2, 5 and 6: Western only
+
+
+# --- captcha-sample ------------------------------------------------------------------------
+
+
+@pytest.fixture
+def hermetic(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
+    """No .env and no bot settings from the environment: the command needs none."""
+    monkeypatch.chdir(tmp_path)
+    fields = {name.upper() for name in Settings.model_fields}
+    for name in list(os.environ):
+        if name.upper() in fields:  # settings read environment variables case-insensitively
+            monkeypatch.delenv(name)
+    return tmp_path
+
+
+def test_captcha_sample_writes_distinct_codes(hermetic: Path) -> None:
+    out = hermetic / "samples" / "nested"
+    assert main(["captcha-sample", "--count", "5", "--out", str(out)]) == 0
+    files = sorted(out.iterdir())
+    assert len(files) == 5
+    for path in files:
+        assert path.suffix == ".png"
+        assert len(path.stem) == CODE_LENGTH
+        assert path.stem.isascii()
+        assert path.stem.isdecimal()
+        assert_png(path.read_bytes())
+    assert len({path.read_bytes() for path in files}) == 5
+
+
+def test_captcha_sample_does_not_overwrite(hermetic: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    out = hermetic / "samples"
+    out.mkdir()
+    (out / "111111.png").write_bytes(b"keep")
+    draws = iter(["111111", "222222", "222222", "333333"])
+    monkeypatch.setattr("bot.captcha.sample.new_code", lambda: next(draws))
+    assert main(["captcha-sample", "--count", "2", "--out", str(out)]) == 0
+    assert (out / "111111.png").read_bytes() == b"keep"  # an earlier file is left alone
+    assert sorted(p.name for p in out.iterdir()) == ["111111.png", "222222.png", "333333.png"]
+
+
+@pytest.mark.parametrize("count", ["0", "-3", "many"])
+def test_captcha_sample_bad_count_is_a_usage_error(
+    hermetic: Path, count: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(["captcha-sample", "--count", count, "--out", str(hermetic)])
+    assert exit_info.value.code == 2
+    assert "--count" in capsys.readouterr().err
 
 
 # --- renderer ------------------------------------------------------------------------------
