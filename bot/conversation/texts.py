@@ -154,10 +154,16 @@ def captcha_caption(tr: Translator, masked: str, audio: bool = False) -> str:
             "Listen to the six digits of this audio code and send them (for number {masked}).",
             masked=masked,
         )
-    return tr._(
-        "To protect your data, send the six-digit visual code shown in the image "
-        "(for number {masked}).",
-        masked=masked,
+    return (
+        tr._(
+            "To protect your data, send the six-digit visual code shown in the image "
+            "(for number {masked}).",
+            masked=masked,
+        )
+        + "\n"
+        # The image mixes both digit scripts (what defeats generic solvers): a key for
+        # people who read only one of them; either script is accepted as the answer.
+        + tr._("The code mixes Arabic and Western digits: ٠=0 ١=1 ٣=3 ٤=4 ٧=7 ٨=8 ٩=9.")
     )
 
 
