@@ -21,7 +21,13 @@ StartMethod = Literal["spawn", "forkserver"]
 
 
 def _warm_up() -> None:
-    """Pool initializer: import everything and load the fonts before the first real render."""
+    """Pool initializer: import everything and load the fonts before the first real render.
+
+    Ctrl+C in a terminal reaches the whole process group: workers ignore it (no traceback of
+    their own) and are stopped by the bot as it shuts down the pool."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     render_png("0" * CODE_LENGTH)
 
 
