@@ -66,7 +66,12 @@ class HttpServer:
             self.socket.close()
 
     def stop(self) -> None:
+        """Stop gracefully: no new connections, answer those in flight, then return."""
         self.server.should_exit = True
+
+    def stop_now(self) -> None:
+        """Stop without waiting for open connections (a second Ctrl+C)."""
+        self.server.should_exit = self.server.force_exit = True
 
 
 def http_server(app: Starlette, host: str, port: int) -> HttpServer:

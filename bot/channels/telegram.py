@@ -17,7 +17,6 @@ import hmac
 import json
 import logging
 import re
-import signal
 import sys
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
@@ -54,6 +53,7 @@ from bot.reminders.service import ReminderService
 from bot.reminders.telegram_jobs import install_jobs
 from bot.reminders.telegram_sender import bulk_sender
 from bot.runtime import Runtime, open_runtime
+from bot.stopping import stop_on_signals
 
 log = logging.getLogger(__name__)
 
@@ -559,14 +559,11 @@ async def serve(
 
 async def _main(settings: Settings, extra_routes: RoutesFor | None) -> int:
     stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-    try:
-        return await serve(settings, stop, extra_routes=extra_routes)
-    finally:
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.remove_signal_handler(sig)
+    with stop_on_signals(stop.set):
+        code = await serve(settings, stop, extra_routes=extra_routes)
+    if code == EXIT_OK:
+        log.info("Stopped.")
+    return code
 
 
 def run_telegram(settings: Settings, *, extra_routes: RoutesFor | None = None) -> int:
