@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hmac
-import json
 import logging
 import re
 import sys
@@ -38,7 +37,7 @@ from telegram.ext import (
 )
 from telegram.request import BaseRequest, HTTPXRequest
 
-from bot.channels.http import build_http_app, http_server
+from bot.channels.http import build_http_app, http_server, parse_json
 from bot.channels.ordering import PerChatUpdateProcessor
 from bot.channels.telegram_admin import TelegramAdmin
 from bot.channels.telegram_render import inbound, send_replies
@@ -445,9 +444,18 @@ def webhook_routes(app: TelegramApp, secret: str) -> list[BaseRoute]:
             if len(body) > MAX_WEBHOOK_BODY:
                 return Response(status_code=413)
         try:
-            update = Update.de_json(json.loads(body), app.bot)
-        except (ValueError, TypeError, KeyError, AttributeError):
-            log.warning("Webhook: a request with the right secret but no readable update")
+            data = parse_json(body)
+            if not isinstance(data, dict):
+                raise ValueError("not a JSON object")
+            update = Update.de_json(data, app.bot)
+        # Whatever the body makes PTB's parsing raise (e.g. RecursionError on a nesting too
+        # deep), it is a bad request: one log line, never the body (it may hold what a
+        # person typed).
+        except Exception as exc:
+            log.warning(
+                "Webhook: a request with the right secret but no readable update (%s)",
+                type(exc).__name__,
+            )
             return Response(status_code=400)
         await app.update_queue.put(update)
         return Response()
