@@ -32,6 +32,8 @@ def web_chat(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         "CAPTCHA_TEST_CODE": "123456",
         "CAPTCHA_WORKERS": "0",
         "NO_PROXY": "127.0.0.1,localhost",
+        # cwd is the temporary folder: import this checkout's bot, not an installed one.
+        "PYTHONPATH": str(REPO),
     }
     log = (folder / "bot.log").open("w")
     process = subprocess.Popen(
