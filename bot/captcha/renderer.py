@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import multiprocessing
+import signal
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -26,7 +27,11 @@ Args = TypeVarTuple("Args")
 
 
 def _warm_up() -> None:
-    """Pool initializer: import everything, load fonts and voice clips before the first render."""
+    """Pool initializer: import everything, load fonts and voice clips before the first render.
+
+    Ctrl+C in a terminal reaches the whole process group: workers ignore it (no traceback of
+    their own) and are stopped by the bot as it shuts down the pool."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     render_png("0" * CODE_LENGTH)
     audio.warm_up()
 

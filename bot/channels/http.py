@@ -7,6 +7,7 @@ Channels contribute routes (`telegram.webhook_routes`, `web.web_routes`, later W
 from __future__ import annotations
 
 import contextlib
+import json
 import socket
 from collections.abc import Iterator, Sequence
 
@@ -15,6 +16,15 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
+
+
+def parse_json(raw: bytes | bytearray | str) -> object:
+    """The JSON value of a request body. ValueError for anything unreadable: not JSON, not
+    UTF-8, or nested too deeply for the parser (its RecursionError is not a ValueError)."""
+    try:
+        return json.loads(raw)
+    except RecursionError:
+        raise ValueError("JSON nested too deeply") from None
 
 
 async def healthz(request: Request) -> Response:
@@ -69,7 +79,12 @@ class HttpServer:
             self.socket.close()
 
     def stop(self) -> None:
+        """Stop gracefully: no new connections, answer those in flight, then return."""
         self.server.should_exit = True
+
+    def stop_now(self) -> None:
+        """Stop without waiting for open connections (a second Ctrl+C)."""
+        self.server.should_exit = self.server.force_exit = True
 
 
 def http_server(app: Starlette, host: str, port: int) -> HttpServer:

@@ -14,10 +14,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hmac
-import json
 import logging
 import re
-import signal
 import sys
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
@@ -39,7 +37,7 @@ from telegram.ext import (
 )
 from telegram.request import BaseRequest, HTTPXRequest
 
-from bot.channels.http import build_http_app, http_server
+from bot.channels.http import build_http_app, http_server, parse_json
 from bot.channels.ordering import PerChatUpdateProcessor
 from bot.channels.telegram_admin import TelegramAdmin
 from bot.channels.telegram_render import inbound, send_replies
@@ -54,6 +52,7 @@ from bot.reminders.service import ReminderService
 from bot.reminders.telegram_jobs import install_jobs
 from bot.reminders.telegram_sender import bulk_sender
 from bot.runtime import PRUNE_AT, Runtime, open_runtime
+from bot.stopping import stop_on_signals
 
 log = logging.getLogger(__name__)
 
@@ -439,9 +438,18 @@ def webhook_routes(app: TelegramApp, secret: str) -> list[BaseRoute]:
             if len(body) > MAX_WEBHOOK_BODY:
                 return Response(status_code=413)
         try:
-            update = Update.de_json(json.loads(body), app.bot)
-        except (ValueError, TypeError, KeyError, AttributeError):
-            log.warning("Webhook: a request with the right secret but no readable update")
+            data = parse_json(body)
+            if not isinstance(data, dict):
+                raise ValueError("not a JSON object")
+            update = Update.de_json(data, app.bot)
+        # Whatever the body makes PTB's parsing raise (e.g. RecursionError on a nesting too
+        # deep), it is a bad request: one log line, never the body (it may hold what a
+        # person typed).
+        except Exception as exc:
+            log.warning(
+                "Webhook: a request with the right secret but no readable update (%s)",
+                type(exc).__name__,
+            )
             return Response(status_code=400)
         await app.update_queue.put(update)
         return Response()
@@ -553,14 +561,11 @@ async def serve(
 
 async def _main(settings: Settings, extra_routes: RoutesFor | None) -> int:
     stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-    try:
-        return await serve(settings, stop, extra_routes=extra_routes)
-    finally:
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.remove_signal_handler(sig)
+    with stop_on_signals(stop.set):
+        code = await serve(settings, stop, extra_routes=extra_routes)
+    if code == EXIT_OK:
+        log.info("Stopped.")
+    return code
 
 
 def run_telegram(settings: Settings, *, extra_routes: RoutesFor | None = None) -> int:

@@ -15,7 +15,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import hashlib
-import json
 import logging
 import os
 import re
@@ -33,6 +32,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import Scope
 
 from bot.channels.client_address import client_address
+from bot.channels.http import parse_json
 from bot.conversation import texts
 from bot.conversation.events import Action, Button, ChatKind, Command, Event, Text
 from bot.conversation.replies import Keyboard, Message, Photo, Reply, Voice
@@ -151,14 +151,6 @@ def _chat_id(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()[:32]
 
 
-def _parse_json(raw: bytes) -> object:
-    """The body as JSON; ValueError for anything unreadable, nesting too deep included."""
-    try:
-        return json.loads(raw)
-    except RecursionError:
-        raise ValueError("nested too deeply") from None
-
-
 class _SecureStatic(StaticFiles):
     """Static files with the page's security headers (index.html is reachable here too)."""
 
@@ -207,7 +199,7 @@ def web_routes(runtime: Runtime) -> list[BaseRoute]:
         if len(raw) > MAX_BODY:
             return JSONResponse({"error": "message too large"}, 413)
         try:
-            body = _parse_json(raw)
+            body = parse_json(raw)
         except ValueError as exc:
             log.info("Web chat: a request that is not readable JSON (%s)", exc)
             return JSONResponse({"error": "invalid JSON"}, 400)

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 
-from bot.channels.http import build_http_app, http_server
+from bot.channels.http import HttpServer, build_http_app, http_server
 from bot.channels.web import web_routes
 from bot.config import Settings
 from bot.importer.demo import demo_cases, load_demo
 from bot.runtime import Runtime, open_runtime
+from bot.stopping import stop_on_signals
 
 log = logging.getLogger(__name__)
 
@@ -40,20 +40,41 @@ def banner(settings: Settings, demo_loaded: bool) -> str:
 
 
 async def serve_web_chat(settings: Settings) -> None:
-    runtime = await open_runtime(settings)
-    try:
-        demo_loaded = await prepare_demo(runtime)
-        app = build_http_app(web_routes(runtime))
-        # The project's server wrapper: our logging (with the identity-number mask) applies.
-        server = http_server(app, settings.web_host, settings.web_port)
-        print(banner(settings, demo_loaded), flush=True)
-        await server.serve()
-    finally:
-        await runtime.close()
+    """Serve the web chat until SIGINT (Ctrl+C) or SIGTERM, then stop the server gracefully
+    and close the runtime (captcha workers, database). A second signal stops the server
+    without waiting for open connections."""
+    stop = asyncio.Event()
+    server: HttpServer | None = None
+
+    def stop_now() -> None:
+        if server is not None:
+            server.stop_now()
+
+    # Installed before anything starts, so that a signal during start-up also stops cleanly.
+    with stop_on_signals(stop.set, stop_now):
+        runtime = await open_runtime(settings)
+        try:
+            demo_loaded = await prepare_demo(runtime)
+            app = build_http_app(web_routes(runtime))
+            # The project's server wrapper: our logging (with the identity-number mask) applies.
+            server = http_server(app, settings.web_host, settings.web_port)
+            print(banner(settings, demo_loaded), flush=True)
+            serving = asyncio.create_task(server.serve(), name="http-server")
+            # No other scheduler runs beside the web chat alone: the daily clean-up is ours.
+            pruning = asyncio.create_task(runtime.prune_daily(), name="prune-daily")
+            stopping = asyncio.ensure_future(stop.wait())
+            # The server ends by itself only if it fails; its exception then propagates below.
+            await asyncio.wait({serving, stopping}, return_when=asyncio.FIRST_COMPLETED)
+            stopping.cancel()
+            pruning.cancel()
+            server.stop()
+            await serving
+        finally:
+            await runtime.close()
 
 
 def run_web_chat(settings: Settings) -> int:
-    # uvicorn turns Ctrl+C into a graceful stop; a second one may still interrupt.
-    with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(serve_web_chat(settings))
+    """`python -m bot` without a token: the web chat until SIGINT or SIGTERM, then exit 0."""
+    asyncio.run(serve_web_chat(settings))
+    log.info("Stopped.")
     return 0

@@ -69,9 +69,18 @@ class BroadcastPreview:
 
 @dataclass(frozen=True)
 class BroadcastReport:
+    """One run of a broadcast: `summary` counts every run (a resumed broadcast's earlier
+    ones too), `took_seconds` and `sent_this_run` this run only."""
+
     summary: BroadcastSummary
     outcome: Outcome
     took_seconds: float
+    sent_this_run: int = 0
+
+    @property
+    def rate(self) -> float:
+        """Messages per second this run sent (0 for a run that took no time)."""
+        return self.sent_this_run / self.took_seconds if self.took_seconds > 0 else 0.0
 
     def text(self, tr: Translator) -> str:
         """The admin's final report, in the admin's language."""
@@ -193,12 +202,14 @@ class BroadcastRunner:
         *,
         tz: ZoneInfo,
         today: Today | None = None,
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self.store = store
         self.deliverer = deliverer
         self.leases = leases
         self.tz = tz
         self.today: Today = today or (lambda: today_in(tz))
+        self.monotonic = monotonic  # times a run (a test's clock may replace it)
         self._running: set[int] = set()
         # Created here and about to be run by their creator: a resume sweep must not take
         # them (the admin's progress message and report belong to the creator's run).
@@ -263,7 +274,8 @@ class BroadcastRunner:
         """Deliver (or go on delivering) one broadcast; returns its report.
 
         Outcome "busy" when another process or task is delivering it right now."""
-        started = time.monotonic()
+        started = self.monotonic()
+        sent_before = 0
         self._reserved.discard(broadcast_id)
         summary = await self.store.get(broadcast_id)
         if summary is None:
@@ -289,9 +301,10 @@ class BroadcastRunner:
                         resent,
                     )
                 counts = await self.store.counts(broadcast_id)
+                sent_before = counts.get(DeliveryStatus.SENT, 0)  # by earlier runs
                 progress = Progress(
                     total=summary.total,
-                    sent=counts.get(DeliveryStatus.SENT, 0),
+                    sent=sent_before,
                     failed=counts.get(DeliveryStatus.FAILED, 0),
                     blocked=counts.get(DeliveryStatus.BLOCKED, 0),
                     skipped=counts.get(DeliveryStatus.SKIPPED, 0),
@@ -311,7 +324,8 @@ class BroadcastRunner:
             self._running.discard(broadcast_id)
         final = await self.store.get(broadcast_id)
         assert final is not None
-        return BroadcastReport(final, outcome, time.monotonic() - started)
+        took = self.monotonic() - started
+        return BroadcastReport(final, outcome, took, final.sent - sent_before)
 
     async def resume_unfinished(
         self,

@@ -220,7 +220,6 @@ def _framed(message: Message) -> str:
 
 async def _print_report(service: ReminderService, report: BroadcastReport) -> int:
     s = report.summary
-    rate = s.sent / report.took_seconds if report.took_seconds > 0 else 0.0
     print(
         f"Broadcast #{s.id} {report.outcome}: {s.total:,} recipients; sent {s.sent:,}, "
         f"failed {s.failed:,}, blocked {s.blocked:,}, skipped {s.skipped:,} "
@@ -229,7 +228,11 @@ async def _print_report(service: ReminderService, report: BroadcastReport) -> in
     if s.resent:
         print(f"Sent again after a restart (may have arrived twice): {s.resent:,}.")
     if report.took_seconds:
-        print(f"Took {report.took_seconds:.1f} s ({rate:.1f} messages/s sent).")
+        # This run's own rate: a resumed broadcast's earlier runs sent the rest.
+        this_run = (
+            "" if report.sent_this_run == s.sent else f"; this run sent {report.sent_this_run:,}"
+        )
+        print(f"Took {report.took_seconds:.1f} s{this_run} ({report.rate:.1f} messages/s).")
     reasons = await service.broadcasts.store.failure_reasons(s.id)
     for reason, count in reasons:
         print(f"  failed {count:,}x: {reason}")

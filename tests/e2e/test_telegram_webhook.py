@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import json
+import logging
 import socket
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -14,6 +16,8 @@ from aiohttp import ClientSession
 from bot.channels.telegram import (
     EXIT_CONFIG,
     EXIT_FAILED,
+    MAX_WEBHOOK_BODY,
+    SECRET_HEADER,
     WEBHOOK_PATH,
     build_application,
     run_telegram,
@@ -90,6 +94,58 @@ async def test_webhook_checks_the_secret_and_serves_healthz(
             assert status == 400
 
             assert await get(local + "/healthz") == (200, {"status": "ok"})
+    finally:
+        await runtime.close()
+
+
+def reply_chain(depth: int) -> bytes:
+    """An update whose message replies to a message replying to ... `depth` deep (Telegram
+    itself never nests reply_to_message): parsable JSON, too deep for Update.de_json."""
+    message: dict[str, Any] = {"message_id": 1, "date": 0, "chat": {"id": 1, "type": "private"}}
+    for number in range(2, depth + 2):
+        message = {**message, "message_id": number, "reply_to_message": message}
+    return json.dumps({"update_id": 1, "message": message}).encode()
+
+
+async def post_raw(url: str, body: bytes, secret: str) -> int:
+    headers = {"Content-Type": "application/json", SECRET_HEADER: secret}
+    async with ClientSession() as session, session.post(url, data=body, headers=headers) as r:
+        return r.status
+
+
+async def test_deeply_nested_json_is_a_bad_request_in_one_log_line(
+    api: FakeBotAPI, hook_settings: Settings, caplog: pytest.LogCaptureFixture
+) -> None:
+    depth = 5000  # far beyond the JSON parser's recursion limit, far below the size cap
+    bodies = {
+        "arrays": b"[" * depth + b"]" * depth,
+        "objects": b'{"a":' * depth + b"1" + b"}" * depth,
+        "inside an update": b'{"update_id": 1, "message": ' + b"[" * depth + b"]" * depth + b"}",
+        "reply chain": reply_chain(700),
+    }
+    assert all(len(body) < MAX_WEBHOOK_BODY for body in bodies.values())
+    json.loads(bodies["reply chain"])  # parsable: the depth trips the Update parsing only
+    runtime = await open_runtime(hook_settings)
+    try:
+        app = build_application(hook_settings, runtime, webhook=True)
+        async with webhook(app, hook_settings) as serving:
+            url = f"http://127.0.0.1:{serving.port}{WEBHOOK_PATH}"
+            caplog.clear()
+            for name, body in bodies.items():
+                assert await post_raw(url, body, SECRET) == 400, name
+            warnings = [r for r in caplog.records if r.name == "bot.channels.telegram"]
+            assert len(warnings) == len(bodies)
+            # The reply chain got through the JSON parser and tripped PTB's Update parsing.
+            assert warnings[-1].getMessage().endswith("(RecursionError)")
+            assert [r for r in caplog.records if r.exc_info or r.levelno >= logging.ERROR] == []
+
+            # The webhook still answers real updates.
+            status, _ = await api.post_update_to(
+                url, api.user_text(43, "/start", queue=False), SECRET
+            )
+            assert status == 200
+            await wait_until(lambda: api.sent_to(43))
+            await app.update_queue.join()
     finally:
         await runtime.close()
 

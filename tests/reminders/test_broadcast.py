@@ -16,6 +16,7 @@ from bot.reminders.broadcast import (
     broadcasts_text,
     progress_message,
 )
+from bot.reminders.cli import _print_report
 from bot.reminders.delivery import Progress
 from bot.reminders.sending import Blocked, Rejected, RetryLater, SenderUnavailable, Transient
 from bot.reminders.service import ReminderService
@@ -218,28 +219,40 @@ async def test_cancel_stops_a_running_broadcast(
 
 
 async def test_an_interrupted_broadcast_resumes_without_losing_or_repeating_anyone(
-    service: ReminderService, store: Database, sender: FakeSender
+    service: ReminderService,
+    store: Database,
+    sender: FakeSender,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     for i in range(40):
         await subscribe(service, 200 + i, identity(200 + i))
     broadcast_id = await service.broadcasts.create(
         Audience.all(), Content.custom(TEXT), "cli:op", today=TODAY
     )
+    # The runs' clock: each message takes half a second, nothing else takes any time.
+    now = [1000.0]
+    service.broadcasts.monotonic = lambda: now[0]
+
+    async def half_a_second(chat_id: str) -> None:
+        now[0] += 0.5
 
     async def stop_midway(chat_id: str) -> None:
+        await half_a_second(chat_id)
         if chat_id == "210":
             service.deliverer.stop_all()  # as at shutdown
 
     sender.before_send = stop_midway
     first = await service.broadcasts.run(broadcast_id)
     assert first.outcome == "interrupted" and 0 < first.summary.remaining < 40
+    assert first.sent_this_run == first.summary.sent == len(sender.sent)
+    assert first.took_seconds == 0.5 * len(sender.sent) and first.rate == 2.0
     # Simulate a crash with one message in flight: its row is left `sending`.
     await store.conn.execute(
         "UPDATE broadcast_recipients SET status = 'sending' WHERE broadcast_id = ? AND seq = ("
         "SELECT min(seq) FROM broadcast_recipients WHERE status = 'pending')",
         (broadcast_id,),
     )
-    sender.before_send = None
+    sender.before_send = half_a_second
     reports: list[BroadcastReport] = []
 
     async def on_report(report: BroadcastReport) -> None:
@@ -252,6 +265,17 @@ async def test_an_interrupted_broadcast_resumes_without_losing_or_repeating_anyo
     chats = [c for c, _ in sender.sent]
     assert sorted(set(chats)) == sorted(str(200 + i) for i in range(40))
     assert len(chats) == 40  # the in-flight one had not really gone out here
+
+    # The report's rate is the resumed run's own: what it sent over the time it took
+    # (not all 40 over this run's time).
+    report = resumed[0]
+    this_run = 40 - first.summary.sent
+    assert report.sent_this_run == this_run and report.took_seconds == 0.5 * this_run
+    assert report.rate == 2.0
+    capsys.readouterr()
+    await _print_report(service, report)
+    took = capsys.readouterr().out.splitlines()[2]
+    assert took == f"Took {0.5 * this_run:.1f} s; this run sent {this_run} (2.0 messages/s)."
     assert await service.broadcasts.resume_unfinished() == []
 
 

@@ -27,6 +27,7 @@ from tests.conftest import TEST_KEY
 from tests.fakes.fake_bot_api import FakeBotAPIProcess
 from tests.reminders.conftest import identity
 
+REPO = Path(__file__).resolve().parents[2]
 RECIPIENTS = 120
 FIRST_CHAT = 7000
 CLI_RATE = 20  # slow enough to kill it midway, fast enough for a short test
@@ -82,6 +83,8 @@ async def test_killed_mid_broadcast_every_recipient_gets_it_once_but_the_in_flig
             "BROADCAST_PAID": "false",
             "NO_PROXY": "127.0.0.1,localhost",
             "no_proxy": "127.0.0.1,localhost",
+            # cwd is the temporary folder: import this checkout's bot, not an installed one.
+            "PYTHONPATH": str(REPO),
         }
         child = await asyncio.create_subprocess_exec(
             sys.executable,
