@@ -115,9 +115,10 @@ class Runtime:
         idle = await ConversationStore(self.db).prune_idle(CONVERSATION_IDLE)
         events = await LimitStore(self.db).prune(time.time() - DAY)
         log.info(
-            "Pruned %d audit records older than %d days, %d idle conversations, %d limit events",
-            audit,
+            "Daily clean-up removed: audit records older than %d days: %d; idle "
+            "conversations: %d; spent limit events: %d",
             self.settings.audit_retention_days,
+            audit,
             idle,
             events,
         )

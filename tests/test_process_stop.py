@@ -198,3 +198,25 @@ async def test_telegram_webhook_with_the_web_chat_stops_on_sigterm(tmp_path: Pat
             await bot.wait_for("is answering (webhook")
             await render_a_captcha(port)
             await assert_stops_cleanly(bot, signal.SIGTERM, group=False)
+
+
+async def test_the_web_chat_alone_prunes_idle_conversations_at_start(tmp_path: Path) -> None:
+    from bot.conversation.state import Conversation
+    from bot.store.conversations import ConversationStore
+    from bot.store.database import Database
+
+    async with await Database.open(tmp_path / "bot.sqlite3") as db:
+        store = ConversationStore(db)
+        for chat_id in ("idle", "recent"):
+            await store.save("web", chat_id, Conversation())
+        await db.conn.execute(
+            "UPDATE conversations SET updated_at = '2000-01-01T00:00:00Z' WHERE chat_id = 'idle'"
+        )
+    port = free_port()
+    async with running_bot(tmp_path, bot_env(tmp_path, WEB_PORT=str(port))) as bot:
+        await bot.wait_for("idle conversations:")
+        await bot.stop(signal.SIGTERM, group=False)
+    assert "older than 180 days: 0; idle conversations: 1;" in bot.output
+    async with await Database.open(tmp_path / "bot.sqlite3") as db:
+        store = ConversationStore(db)
+        assert not await store.exists("web", "idle") and await store.exists("web", "recent")
