@@ -49,3 +49,38 @@ async def test_errors_become_ptb_errors(api: FakeBotAPI) -> None:
     with pytest.raises(NetworkError):
         await unreachable.initialize()
     await unreachable.shutdown()
+
+
+def test_proxies_are_read_once_and_no_proxy_is_honoured(monkeypatch: pytest.MonkeyPatch) -> None:
+    from bot.channels.telegram_http import ProxyChoice
+
+    proxies = {"https": "http://proxy.example:3128", "no": "localhost, .internal,127.0.0.1"}
+    choice = ProxyChoice(proxies)
+    assert choice.for_url("https://api.telegram.org/bot1:x/getMe") == "http://proxy.example:3128"
+    assert choice.for_url("https://bots.internal/bot1:x/getMe") is None
+    assert choice.for_url("http://127.0.0.1:8081/bot1:x/getMe") is None  # no http proxy
+    assert ProxyChoice({"http": "http://p:1", "no": "*"}).for_url("http://a.b/") is None
+    # Decided once: a later change of the environment's snapshot is not looked up again.
+    proxies["https"] = "http://other:1"
+    assert choice.for_url("https://api.telegram.org/bot1:x/sendMessage") == (
+        "http://proxy.example:3128"
+    )
+
+
+async def test_bot_api_calls_do_not_read_the_environment_per_request(
+    api: FakeBotAPI, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import urllib.request
+
+    async with bot_on(api, AiohttpRequest(2)) as bot:
+        reads: list[int] = []
+        real = urllib.request.getproxies_environment
+
+        def counting() -> dict[str, str]:
+            reads.append(1)
+            return real()
+
+        monkeypatch.setattr(urllib.request, "getproxies_environment", counting)
+        for n in range(5):
+            await bot.send_message(7, f"m{n}")
+        assert reads == []  # aiohttp's trust_env would read proxies (and netrc) each time
