@@ -159,8 +159,10 @@ class Limits:
             )
         return Refusal(window.kind, window.limit, exceeded.retry_after)
 
-    async def challenge(self, who: Requester, now: float) -> Refusal | None:
-        """Count a code (image or audio) about to be issued, unless a limit says wait."""
+    async def challenge(self, who: Requester, id_hash: bytes, now: float) -> Refusal | None:
+        """Count a code (image or audio) about to be issued for this number, unless a limit
+        says wait. The number's lookup limits are checked too (not counted): nobody solves a
+        code only to be turned away, and it costs no second round trip."""
         per_hour = self.config.challenges_per_hour
         chat_key = f"challenge/chat/{who.chat_ref[:32]}"
         checks = [Window(chat_key, per_hour, HOUR, LimitKind.CHALLENGES)]
@@ -179,11 +181,8 @@ class Limits:
                     LimitKind.BUSY,
                 )
             )
+        checks += self._lookup_windows(who, id_hash)
         return await self._take(checks, records, now)
-
-    async def may_look_up(self, who: Requester, id_hash: bytes, now: float) -> Refusal | None:
-        """Whether a lookup of this number could complete now (counts nothing)."""
-        return await self._take(self._lookup_windows(who, id_hash), (), now)
 
     async def look_up(self, who: Requester, id_hash: bytes, now: float) -> Refusal | None:
         """Count a completed lookup of this number, unless a limit says wait."""

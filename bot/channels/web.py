@@ -19,7 +19,6 @@ import logging
 import os
 import re
 import secrets
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -212,23 +211,25 @@ def web_routes(runtime: Runtime) -> list[BaseRoute]:
             return JSONResponse({"error": "expected text, button or command"}, 400)
 
         token = request.cookies.get(COOKIE, "")
-        chat_id = _chat_id(token) if _TOKEN_RE.fullmatch(token) else None
+        replies: list[Reply] | None = None
         # Only a session the server issued (and has not pruned) is honoured.
-        if chat_id is None or not await service.store.exists(CHANNEL, chat_id):
-            refusal = await limits.new_session(network, time.time())
+        if _TOKEN_RE.fullmatch(token):
+            chat_id = _chat_id(token)
+            replies = await locks.run(chat_id, lambda: service.resume(chat_id, event))
+        new_token = ""
+        if replies is None:
+            refusal = await limits.new_session(network, service.engine.clock())
             if refusal is not None:
                 tr = translator_for(pick_locale(None, language, default_locale))
                 return answer([texts.refused(tr, refusal)], 429)
-            token = secrets.token_urlsafe(32)
-            chat_id = _chat_id(token)
-        else:
-            token = ""  # the browser keeps the cookie it has
-        replies = await locks.run(chat_id, lambda: service.handle(chat_id, event))
+            new_token = secrets.token_urlsafe(32)
+            chat_id = _chat_id(new_token)
+            replies = await locks.run(chat_id, lambda: service.handle(chat_id, event))
         response = answer(replies)
-        if token:
+        if new_token:
             response.set_cookie(
                 COOKIE,
-                token,
+                new_token,
                 max_age=SESSION_SECONDS,
                 httponly=True,
                 samesite="strict",

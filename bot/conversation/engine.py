@@ -342,11 +342,6 @@ class Engine:
             conv.restart()
             conv.step = Step.RESULT
             return [texts.lookup_limit(tr, self.config.lookups_per_hour, recent[0] + 3600 - now)]
-        assert conv.identity is not None
-        # Checked before a code is solved too, so nobody solves one only to be turned away.
-        refusal = await self.limits.may_look_up(who, bytes.fromhex(conv.identity.id_hmac), now)
-        if refusal is not None:
-            return self._refuse(conv, tr, refusal)
         conv.step = Step.CAPTCHA
         return [await self._new_code(conv, tr, now, who, texts.captcha_caption)]
 
@@ -367,7 +362,7 @@ class Engine:
     ) -> Reply:
         """A new code for the pending number, shown or spoken; a limit may say wait instead."""
         assert conv.identity is not None
-        refusal = await self.limits.challenge(who, now)
+        refusal = await self.limits.challenge(who, bytes.fromhex(conv.identity.id_hmac), now)
         if refusal is not None:
             return self._refuse(conv, tr, refusal)[0]
         code = new_code(self.config.captcha_test_code)

@@ -18,14 +18,19 @@ class ConversationStore:
         self.db = db
 
     async def load(self, channel: str, chat_id: str) -> Conversation:
+        return await self.load_existing(channel, chat_id) or Conversation()
+
+    async def load_existing(self, channel: str, chat_id: str) -> Conversation | None:
+        """The chat's state, or None when nothing is stored for it."""
         state = await self.load_json(channel, chat_id)
-        if state is not None:
-            try:
-                return Conversation.model_validate_json(state)
-            except ValidationError:
-                # A state from an incompatible older version: start over rather than fail.
-                log.warning("unreadable conversation state for a %s chat; starting over", channel)
-        return Conversation()
+        if state is None:
+            return None
+        try:
+            return Conversation.model_validate_json(state)
+        except ValidationError:
+            # A state from an incompatible older version: start over rather than fail.
+            log.warning("unreadable conversation state for a %s chat; starting over", channel)
+            return Conversation()
 
     async def save(self, channel: str, chat_id: str, conv: Conversation) -> None:
         await self.save_json(channel, chat_id, conv.model_dump_json())
