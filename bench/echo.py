@@ -1,12 +1,17 @@
 """Echo-bot benchmark: a bare PTB polling bot against the fake Bot API in a child process.
 
     .venv/bin/python bench/echo.py [--updates 5000] [--chats 500] [--delay-ms 0] [--rate 0]
+                                   [--like-bot] [--concurrency N]
 
 Why: it measures what python-telegram-bot itself costs per update (CPU of the bot process
 only; the fake's CPU is spent in its own process) and the latency a user would see from the
 moment the update is queued at "Telegram" until the reply reaches it. ``--delay-ms`` adds a
 simulated network round trip to every Bot API call; ``--rate`` paces the load (updates/s) instead
 of queueing everything at once, which is what makes the latency figures meaningful.
+
+Two set-ups: PTB as it comes (httpx, one update at a time), and ``--like-bot``, the bot's own
+(its aiohttp client, ``CONCURRENT_UPDATES`` at once through ``PerChatUpdateProcessor``, its rate
+limiter): the like-for-like reference for bench/conversation.py, which prints both.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ import platform
 import resource
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -68,50 +74,117 @@ async def load(
             return stats
 
 
-async def run(root_url: str, args: argparse.Namespace) -> int:
+def build_echo_app(
+    root_url: str, *, like_bot: bool, concurrency: int = 1, pool_size: int = 0
+) -> Any:
+    """An echo bot on the fake at `root_url`.
+
+    like_bot=False: PTB as it comes (httpx, `concurrency` updates at once, 1 = sequential).
+    like_bot=True: the bot's own set-up (bot/channels/telegram.py): its aiohttp clients
+    (`default_requests`), `PerChatUpdateProcessor(concurrency)` and its rate limiter, so the
+    only difference from the bot under test is the handler.
+    """
     builder = ApplicationBuilder().token(TOKEN)
     builder = builder.base_url(f"{root_url}/bot").base_file_url(f"{root_url}/file/bot")
-    builder = builder.concurrent_updates(args.concurrency if args.concurrency > 1 else False)
-    if args.pool_size:
-        builder = builder.connection_pool_size(args.pool_size)
+    if like_bot:
+        from bot.channels.ordering import PerChatUpdateProcessor
+        from bot.channels.telegram import default_rate_limiter, default_requests
+
+        calls, updates = default_requests(concurrency)
+        builder = builder.request(calls).get_updates_request(updates)
+        builder = builder.concurrent_updates(PerChatUpdateProcessor(concurrency))
+        builder = builder.rate_limiter(default_rate_limiter())
+    else:
+        builder = builder.concurrent_updates(concurrency if concurrency > 1 else False)
+        if pool_size:
+            builder = builder.connection_pool_size(pool_size)
     app = builder.build()
     app.add_handler(MessageHandler(filters.TEXT & ~filters.COMMAND, echo))
-    timeout = ClientTimeout(total=None)
+    return app
+
+
+@dataclass
+class EchoResult:
+    updates: int
+    answered: int
+    wall_s: float
+    bot_cpu_s: float  # this process (the echo bot)
+    fake_cpu_s: float  # the fake Bot API's process
+    stats: dict[str, Any]
+
+    @property
+    def per_s(self) -> float:
+        return self.answered / max(self.wall_s, 1e-9)
+
+    @property
+    def bot_cpu_ms(self) -> float:
+        return self.bot_cpu_s * 1000 / max(self.answered, 1)
+
+    @property
+    def fake_cpu_ms(self) -> float:
+        return self.fake_cpu_s * 1000 / max(self.answered, 1)
+
+
+async def measure(
+    root_url: str, app: Any, updates: int, chats: int, rate: float = 0, warmup: int = 200
+) -> EchoResult:
+    """Queue `updates` texts at the fake (`rate` 0: all at once), wait for every echo."""
     async with (
-        ClientSession(root_url, timeout=timeout) as session,
+        ClientSession(root_url, timeout=ClientTimeout(total=None)) as session,
         ptb_polling(app, poll_timeout=10),
     ):
-        if args.warmup:
-            await load(session, args.warmup, args.chats, 0, "warmup")
+        if warmup:
+            await load(session, warmup, chats, 0, "warmup")
         await control(session, "POST", "/_control/clear")
         fake_cpu0 = (await control(session, "GET", "/_control/stats"))["cpu_s"]
         cpu0, wall0 = time.process_time(), time.perf_counter()
-        stats = await load(session, args.updates, args.chats, args.rate, "bench")
+        stats = await load(session, updates, chats, rate, "bench")
         cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
-    fake_cpu = stats["cpu_s"] - fake_cpu0
-    probes = stats["probes"]
-    answered = probes["answered"]
+    answered = stats["probes"]["answered"]
+    return EchoResult(updates, answered, wall, cpu, stats["cpu_s"] - fake_cpu0, stats)
+
+
+def describe(label: str, r: EchoResult) -> str:
+    """One line: updates/s, then CPU per update of the bot and of the fake, side by side."""
+    return (
+        f"{label}: {r.per_s:7.1f} updates/s; CPU per update bot {r.bot_cpu_ms:.3f} ms, "
+        f"fake API {r.fake_cpu_ms:.3f} ms ({r.bot_cpu_s / r.wall_s * 100:.0f}% + "
+        f"{r.fake_cpu_s / r.wall_s * 100:.0f}% of a core)"
+        + ("" if r.answered == r.updates else f"  !! only {r.answered}/{r.updates} answered")
+    )
+
+
+async def run(root_url: str, args: argparse.Namespace) -> int:
+    app = build_echo_app(
+        root_url, like_bot=args.like_bot, concurrency=args.concurrency, pool_size=args.pool_size
+    )
+    r = await measure(root_url, app, args.updates, args.chats, args.rate, args.warmup)
+    stats, probes, answered, wall = r.stats, r.stats["probes"], r.answered, r.wall_s
     polls = stats["by_method"].get("getupdates", 0)
     peak_rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(
         f"python {platform.python_version()}, python-telegram-bot {telegram.__version__}, "
         f"{os.cpu_count()} CPUs"
     )
+    client = (
+        "the bot's own set-up (aiohttp, PerChatUpdateProcessor, rate limiter)"
+        if args.like_bot
+        else f"PTB defaults (httpx, pool {args.pool_size or 'default (256)'})"
+    )
     print(
         f"updates {args.updates}, chats {args.chats}, delay {args.delay_ms:g} ms/call, "
         f"rate {'burst' if args.rate <= 0 else f'{args.rate:g}/s'}, "
-        f"concurrent_updates {args.concurrency}, "
-        f"connection pool {args.pool_size or 'PTB default (256)'}"
+        f"{args.concurrency} updates at once, {client}"
     )
     print(f"answered        {answered}/{args.updates} in {wall:.2f} s")
     print(f"throughput      {answered / wall:,.0f} updates/s")
     print(
-        f"bot CPU         {cpu * 1000 / max(answered, 1):.3f} ms/update "
-        f"({cpu / wall * 100:.0f}% of one core), peak RSS {peak_rss_mb:.0f} MiB"
+        f"bot CPU         {r.bot_cpu_ms:.3f} ms/update "
+        f"({r.bot_cpu_s / wall * 100:.0f}% of one core), peak RSS {peak_rss_mb:.0f} MiB"
     )
     print(
-        f"fake API CPU    {fake_cpu * 1000 / max(answered, 1):.3f} ms/update "
-        f"({fake_cpu / wall * 100:.0f}% of one core, in its own process)"
+        f"fake API CPU    {r.fake_cpu_ms:.3f} ms/update "
+        f"({r.fake_cpu_s / wall * 100:.0f}% of one core, in its own process)"
     )
     print(
         f"latency         p50 {probes['p50_ms']} ms, p90 {probes['p90_ms']} ms, "
@@ -128,13 +201,25 @@ def main() -> int:
     parser.add_argument("--delay-ms", type=float, default=0.0, help="added to every API call")
     parser.add_argument("--rate", type=float, default=0.0, help="updates/s; 0 queues all at once")
     parser.add_argument(
-        "--concurrency", type=int, default=1, help="PTB concurrent_updates (1 = sequential)"
+        "--like-bot",
+        action="store_true",
+        help="the bot's own set-up: aiohttp, PerChatUpdateProcessor, rate limiter",
+    )
+    parser.add_argument(
+        "--concurrency",
+        type=int,
+        default=0,
+        help="updates at once (default: 1 = sequential; with --like-bot the bot's own)",
     )
     parser.add_argument(
         "--pool-size", type=int, default=0, help="bot HTTP connection pool (0 = PTB default)"
     )
     parser.add_argument("--warmup", type=int, default=200)
     args = parser.parse_args()
+    if not args.concurrency:
+        from bot.channels.telegram import CONCURRENT_UPDATES
+
+        args.concurrency = CONCURRENT_UPDATES if args.like_bot else 1
     with FakeBotAPIProcess(delay=args.delay_ms / 1000) as fake:
         return asyncio.run(run(fake.root_url, args))
 

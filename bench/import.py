@@ -1,6 +1,9 @@
-"""Import N generated policies through the real import path and print rows/second.
+"""Import N generated policies through the real import path: rows/s, wall and CPU time.
 
-.venv/bin/python bench/import.py [--rows 1000000]
+.venv/bin/python bench/import.py [--rows 1000000] [--gc-off]
+
+`--gc-off` runs the import a second time into a new database with the garbage collector
+disabled around the call (bench-side only: the importer is not changed), and prints both.
 """
 
 from __future__ import annotations
@@ -8,6 +11,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import csv
+import gc
 import sys
 import tempfile
 import time
@@ -25,7 +29,7 @@ from bot.store.setup import open_store
 
 def validation_alone(csv_path: Path, key: bytes, rows: int) -> None:
     """The same reading and validation without the database, to show where time goes."""
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     with csv_path.open(encoding="utf-8", newline="") as handle:
         reader = csv.reader(handle)
         validator = RowValidator(InsurerIndex(read_insurers_file()), key, next(reader))
@@ -38,40 +42,73 @@ def validation_alone(csv_path: Path, key: bytes, rows: int) -> None:
                 validator.validate_batch(lines, records)
                 lines, records = [], []
         validator.validate_batch(lines, records)
-    elapsed = time.perf_counter() - started
-    print(f"read + validate only (no database): {rows / elapsed:,.0f} rows/s")
+    elapsed, cpu_s = time.perf_counter() - started, time.process_time() - cpu
+    print(
+        f"read + validate only (no database): {rows / elapsed:,.0f} rows/s "
+        f"(wall {elapsed:.2f} s, CPU {cpu_s:.2f} s)"
+    )
 
 
-async def run(rows: int) -> None:
-    with tempfile.TemporaryDirectory() as folder:
-        csv_path = Path(folder) / "policies.csv"
-        write_policies(csv_path, rows)
-        settings = Settings(
-            _env_file=None,  # type: ignore[call-arg]
-            database_path=Path(folder) / "bench.sqlite3",
-            id_hash_key="bench-key",  # type: ignore[arg-type]
-        )
-        db = await open_store(settings)
-        validation_alone(csv_path, settings.hash_key, rows)
-        try:
-            for label in ("into an empty database", "again (all rows unchanged)"):
+async def import_into_empty(
+    folder: Path, csv_path: Path, rows: int, label: str, gc_off: bool
+) -> None:
+    """Import into a new empty database, then again (every row unchanged); wall and CPU.
+
+    `gc_off`: the garbage collector is disabled around each import call (gc.freeze() first,
+    so what already exists is not scanned either), as the importer itself could do."""
+    settings = Settings(
+        _env_file=None,  # type: ignore[call-arg]
+        database_path=folder / f"bench-{label}.sqlite3",
+        id_hash_key="bench-key",  # type: ignore[arg-type]
+    )
+    db = await open_store(settings)
+    try:
+        for what in ("into an empty database", "again (all rows unchanged)"):
+            gc.collect()
+            if gc_off:
+                gc.freeze()
+                gc.disable()
+            try:
                 started, cpu = time.perf_counter(), time.process_time()
                 report = await import_policies(csv_path, db, settings.hash_key)
-                elapsed = time.perf_counter() - started
-                print(
-                    f"import {rows:,} rows {label}: {elapsed:.2f} s, {rows / elapsed:,.0f} rows/s "
-                    f"(CPU {time.process_time() - cpu:.2f} s); {report.summary()}"
-                )
-        finally:
-            await db.close()
-        size = sum(f.stat().st_size for f in Path(folder).glob("bench.sqlite3*"))
-        print(f"database size: {size / 1e6:.0f} MB; CSV {csv_path.stat().st_size / 1e6:.0f} MB")
+                elapsed, cpu_s = time.perf_counter() - started, time.process_time() - cpu
+            finally:
+                if gc_off:
+                    gc.enable()
+                    gc.unfreeze()
+            print(
+                f"  gc {label:3} import {rows:,} rows {what}: wall {elapsed:6.2f} s, "
+                f"CPU {cpu_s:6.2f} s, {rows / elapsed:,.0f} rows/s; {report.summary()}"
+            )
+    finally:
+        await db.close()
+    size = sum(f.stat().st_size for f in folder.glob(f"bench-{label}.sqlite3*"))
+    print(f"  database size: {size / 1e6:.0f} MB; CSV {csv_path.stat().st_size / 1e6:.0f} MB")
+
+
+async def run(rows: int, gc_off: bool) -> None:
+    with tempfile.TemporaryDirectory() as name:
+        folder = Path(name)
+        csv_path = folder / "policies.csv"
+        write_policies(csv_path, rows)
+        key = Settings(_env_file=None, id_hash_key="bench-key").hash_key  # type: ignore[call-arg,arg-type]
+        validation_alone(csv_path, key, rows)
+        print("CPU = this process (event loop + aiosqlite's thread), beside wall-clock time")
+        await import_into_empty(folder, csv_path, rows, "on", gc_off=False)
+        if gc_off:
+            await import_into_empty(folder, csv_path, rows, "off", gc_off=True)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rows", type=int, default=1_000_000)
-    asyncio.run(run(parser.parse_args().rows))
+    parser.add_argument(
+        "--gc-off",
+        action="store_true",
+        help="also import with the garbage collector off around the call, and print both",
+    )
+    args = parser.parse_args()
+    asyncio.run(run(args.rows, args.gc_off))
 
 
 if __name__ == "__main__":

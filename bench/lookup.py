@@ -1,79 +1,309 @@
-"""Lookup latency through the store API with N policies loaded.
+"""The store side of a lookup with N policies loaded: each call, one full lookup, raw SQLite.
 
-    .venv/bin/python bench/lookup.py [--rows 1000000] [--lookups 20000]
+    .venv/bin/python bench/lookup.py [--policies 1000000] [--lookups 20000] [--full 3000]
+    .venv/bin/python bench/lookup.py --policies 100000          # quick (well under a minute)
 
-Prints p50/p99/max of `PolicyStore.policies_for` for numbers that exist and numbers that do
-not (the "no policy registered" answer costs the same index probe).
+One web chat lookup (number -> code), as bot/channels/web.py, service.py and engine.py make it:
+    request 1 (number)  new_session (no cookie yet, so no exists check) · load state ·
+                        may_look_up · challenge · save state
+    request 2 (code)    exists (the cookie's session) · load state · look_up ·
+                        policies_for_hmac · audit record · save state
+(On Telegram the same minus new_session/exists: no network, so fewer limit windows too.)
+
+Printed, all in this run, one call at a time on one aiosqlite connection:
+  - `policies_for` / `policies_for_hmac` for numbers with and without a policy;
+  - every store call above, p50/p99 each, then the full lookup two ways: those calls in
+    sequence, and the real ConversationService (engine, a stub captcha that renders nothing);
+  - aiosqlite round trips (hops to its thread) per full lookup, counted, with the statements;
+  - the same JOIN in plain sqlite3 on the same file (no thread hop): the floor.
+CPU time of the process (the event loop plus aiosqlite's thread) beside each wall figure.
+Each simulated person comes from an address of its own (one address for all would make every
+address-limit count grow with the run). Prints figures; asserts nothing.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import io
 import random
-import statistics
+import sqlite3
 import sys
 import tempfile
 import time
+from collections import Counter
+from collections.abc import Awaitable
 from pathlib import Path
+from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+_ROOT = Path(__file__).resolve().parent.parent
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _ROOT / "bench"]
+sys.path.insert(0, str(_ROOT))
 
-from bench._policies import identity_number, write_policies
-from bot.config import Settings
-from bot.importer.run import import_policies
-from bot.store.policies import PolicyStore
-from bot.store.setup import open_store
+import aiosqlite  # noqa: E402
+
+from bench._policies import identity_number, write_policies  # noqa: E402
+from bot.config import Settings  # noqa: E402
+from bot.conversation.events import ChatKind, Event, Text  # noqa: E402
+from bot.domain.identity import id_hmac  # noqa: E402
+from bot.importer.run import import_policies  # noqa: E402
+from bot.limits import Requester  # noqa: E402
+from bot.runtime import Runtime  # noqa: E402
+from bot.store import policies as policies_module  # noqa: E402
+from bot.store.conversations import AuditLog, ConversationStore  # noqa: E402
+from bot.store.policies import PolicyStore  # noqa: E402
+from bot.store.setup import open_store  # noqa: E402
+
+CODE = "123456"
+CHANNEL = "web"
+
+# ----------------------------------------------------------------------------- hop counting
+
+
+class Hops:
+    """Counts every call queued to aiosqlite's thread (`Connection._execute`: execute,
+    execute_fetchall, executemany, cursor fetches and closes, commit ... all go through it)."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.log: list[str] | None = None  # statements, when recording
+
+    def install(self) -> None:
+        original = aiosqlite.Connection._execute
+        hops = self
+
+        async def counted(conn: aiosqlite.Connection, fn: Any, *args: Any, **kwargs: Any) -> Any:
+            hops.count += 1
+            if hops.log is not None:
+                what = args[0] if args and isinstance(args[0], str) else getattr(fn, "__name__", fn)
+                hops.log.append(" ".join(str(what).split())[:70])
+            return await original(conn, fn, *args, **kwargs)
+
+        aiosqlite.Connection._execute = counted  # type: ignore[method-assign]
+
+
+HOPS = Hops()
+
+# ----------------------------------------------------------------------------- figures
 
 
 def percentile(samples: list[float], fraction: float) -> float:
+    if not samples:
+        return float("nan")
     ordered = sorted(samples)
     return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
 
 
-async def run(rows: int, lookups: int) -> None:
+def line(label: str, wall_ms: list[float], cpu_s: float, hops: int | None = None) -> str:
+    n = max(len(wall_ms), 1)
+    text = (
+        f"  {label:34} p50 {percentile(wall_ms, 0.5):7.3f} ms  p99 {percentile(wall_ms, 0.99):7.3f}"
+        f" ms  CPU {cpu_s * 1000 / n:6.3f} ms"
+    )
+    if hops is not None:
+        text += f"  hops {hops / n:4.1f}"
+    return text
+
+
+class Timer:
+    """Wall time per call, CPU time and round trips over all the calls of one label."""
+
+    def __init__(self) -> None:
+        self.wall: dict[str, list[float]] = {}
+        self.cpu: Counter[str] = Counter()
+        self.hops: Counter[str] = Counter()
+
+    async def __call__(self, label: str, call: Awaitable[Any]) -> Any:
+        hops0, cpu0, t0 = HOPS.count, time.process_time(), time.perf_counter()
+        result = await call
+        self.wall.setdefault(label, []).append((time.perf_counter() - t0) * 1000)
+        self.cpu[label] += time.process_time() - cpu0
+        self.hops[label] += HOPS.count - hops0
+        return result
+
+    def print(self) -> None:
+        for label, samples in self.wall.items():
+            print(line(label, samples, self.cpu[label], self.hops[label]))
+
+
+# ----------------------------------------------------------------------------- the runs
+
+
+class NoImages:
+    """The captcha renderer's interface, rendering nothing (the store is measured here)."""
+
+    async def render(self, code: str) -> bytes:
+        return b""
+
+    async def render_audio(self, code: str, locale: str) -> bytes:
+        return b""
+
+
+def address(i: int) -> str:
+    return f"10.{i >> 16 & 255}.{i >> 8 & 255}.{i & 255}"
+
+
+async def policy_calls(store: PolicyStore, key: bytes, rows: int, lookups: int) -> None:
+    rng = random.Random(3)
+    cases = {
+        "found": [identity_number(rng.randrange(rows)) for _ in range(lookups)],
+        "not found": [identity_number(rows + rng.randrange(rows)) for _ in range(lookups)],
+    }
+    timer = Timer()
+    for label, numbers in cases.items():
+        for digits in numbers[:500]:  # warm the page cache
+            await store.policies_for(digits)
+        for digits in numbers:
+            await timer(f"policies_for, {label}", store.policies_for(digits))
+        for digits in numbers:
+            hashed = id_hmac(key, digits)
+            await timer(f"policies_for_hmac, {label}", store.policies_for_hmac(hashed))
+    timer.print()
+
+
+def raw_join(db_path: Path, key: bytes, rows: int, lookups: int) -> None:
+    """The same JOIN as PolicyStore.policies_for_hmac, in plain sqlite3 on the same file."""
+    rng = random.Random(5)
+    sql = policies_module._SELECT + " WHERE p.id_hmac = ?"
+    conn = sqlite3.connect(db_path)
+    try:
+        for label, offset in (("found", 0), ("not found", rows)):
+            hashes = [
+                id_hmac(key, identity_number(offset + rng.randrange(rows))) for _ in range(lookups)
+            ]
+            for hashed in hashes[:500]:
+                conn.execute(sql, (hashed,)).fetchall()
+            samples, cpu0 = [], time.process_time()
+            for hashed in hashes:
+                t0 = time.perf_counter()
+                conn.execute(sql, (hashed,)).fetchall()
+                samples.append((time.perf_counter() - t0) * 1000)
+            print(line(f"raw sqlite3 JOIN, {label}", samples, time.process_time() - cpu0))
+    finally:
+        conn.close()
+
+
+async def store_calls(runtime: Runtime, first: int, count: int) -> None:
+    """The store calls of `count` web lookups, one at a time, each timed (see the module doc)."""
+    settings, db = runtime.settings, runtime.db
+    conversations, audit = ConversationStore(db), AuditLog(db, CHANNEL)
+    limits, policies = runtime.limits(CHANNEL), runtime.policies
+    service = runtime.conversations(CHANNEL)
+    timer = Timer()
+    for i in range(first, first + count):
+        chat_id, network = f"bench-{i}", address(i)
+        who = Requester(service.chat_ref(chat_id), network)
+        hashed = id_hmac(settings.hash_key, identity_number(i))
+        now = time.time()
+        hops0, cpu0, t0 = HOPS.count, time.process_time(), time.perf_counter()
+        # request 1: the number
+        await timer("limits.new_session", limits.new_session(network, now))
+        conv = await timer("conversations.load (new chat)", conversations.load(CHANNEL, chat_id))
+        await timer("limits.may_look_up", limits.may_look_up(who, hashed, now))
+        await timer("limits.challenge", limits.challenge(who, now))
+        conv.last_seen = now
+        await timer("conversations.save", conversations.save(CHANNEL, chat_id, conv))
+        # request 2: the code
+        await timer("conversations.exists", conversations.exists(CHANNEL, chat_id))
+        conv = await timer("conversations.load", conversations.load(CHANNEL, chat_id))
+        await timer("limits.look_up", limits.look_up(who, hashed, now))
+        found = await timer("policies_for_hmac", policies.policies_for_hmac(hashed))
+        outcome = "active" if found else "not_found"
+        await timer("audit.record", audit.record(who.chat_ref, hashed, outcome))
+        conv.lookups.append(now)
+        await timer("conversations.save ", conversations.save(CHANNEL, chat_id, conv))
+        timer.wall.setdefault("= full lookup, these calls", []).append(
+            (time.perf_counter() - t0) * 1000
+        )
+        timer.cpu["= full lookup, these calls"] += time.process_time() - cpu0
+        timer.hops["= full lookup, these calls"] += HOPS.count - hops0
+    timer.print()
+
+
+async def service_lookups(runtime: Runtime, first: int, count: int) -> None:
+    """Full lookups through the real ConversationService, plus the web route's session
+    checks (exists / new_session) around it, as bot/channels/web.py makes them."""
+    service = runtime.conversations(CHANNEL)
+    limits = runtime.limits(CHANNEL)
+    wall: list[float] = []
+    cpu, hops = 0.0, 0
+    shown: list[str] = []
+    for i in range(first, first + count):
+        chat_id, network = f"svc-{i}", address(i)
+        record = i == first
+        HOPS.log = [] if record else None
+        hops0, cpu0, t0 = HOPS.count, time.process_time(), time.perf_counter()
+        await limits.new_session(network, time.time())
+        first_replies = await service.handle(
+            chat_id, Event(Text(identity_number(i)), ChatKind.PRIVATE, "ar", network)
+        )
+        if HOPS.log is not None:
+            HOPS.log.append("--- request 2 (the code)")
+        await service.store.exists(CHANNEL, chat_id)
+        replies = await service.handle(chat_id, Event(Text(CODE), ChatKind.PRIVATE, "ar", network))
+        wall.append((time.perf_counter() - t0) * 1000)
+        cpu += time.process_time() - cpu0
+        hops += HOPS.count - hops0
+        if record:
+            shown = HOPS.log or []
+            kinds = [type(r).__name__ for r in first_replies + replies]
+            shown.append(f"(replies: {', '.join(kinds)})")
+        HOPS.log = None
+    print(line("= full lookup, ConversationService", wall, cpu, hops))
+    print("  round trips of one full lookup (request 1, the number):")
+    for statement in shown:
+        print(f"      {statement}")
+
+
+async def run(rows: int, lookups: int, full: int) -> None:
     with tempfile.TemporaryDirectory() as folder:
         csv_path = Path(folder) / "policies.csv"
+        started = time.perf_counter()
         write_policies(csv_path, rows)
         settings = Settings(
             _env_file=None,  # type: ignore[call-arg]
             database_path=Path(folder) / "bench.sqlite3",
             id_hash_key="bench-key",  # type: ignore[arg-type]
+            captcha_test_code=CODE,
+            lookups_per_hour=1_000_000,
+            lookups_per_id_per_day=1_000_000,
+            lookups_per_address_per_hour=1_000_000,
+            challenges_per_hour=1_000_000,
+            sessions_per_address_per_hour=1_000_000,
+            web_lookups_per_minute=0,
         )
         db = await open_store(settings)
         try:
             await import_policies(csv_path, db, settings.hash_key)
             store = PolicyStore(db, settings.hash_key)
-            print(f"{await store.count():,} policies loaded")
-            rng = random.Random(3)
-            cases = {
-                "found": [identity_number(rng.randrange(rows)) for _ in range(lookups)],
-                "not found": [identity_number(rows + rng.randrange(rows)) for _ in range(lookups)],
-            }
-            for label, numbers in cases.items():
-                for digits in numbers[:500]:  # warm the page cache
-                    await store.policies_for(digits)
-                samples = []
-                hits = 0
-                for digits in numbers:
-                    started = time.perf_counter()
-                    hits += len(await store.policies_for(digits))
-                    samples.append((time.perf_counter() - started) * 1000)
-                print(
-                    f"lookup {label:9}: p50 {statistics.median(samples):.3f} ms, "
-                    f"p99 {percentile(samples, 0.99):.3f} ms, max {max(samples):.3f} ms "
-                    f"over {lookups:,} lookups ({hits:,} policies returned)"
-                )
+            loaded = time.perf_counter() - started
+            print(
+                f"{await store.count():,} policies loaded in {loaded:.1f} s; one call at a time, "
+                f"one aiosqlite connection; CPU = this process's per call"
+            )
+            runtime = Runtime(settings, db, store, NoImages())  # type: ignore[arg-type]
+            HOPS.install()
+            print(f"policy lookups ({lookups:,} each):")
+            await policy_calls(store, settings.hash_key, rows, lookups)
+            raw_join(Path(settings.database_path), settings.hash_key, rows, lookups)
+            print(f"one web lookup's store calls ({full:,} lookups, numbers with a policy):")
+            with contextlib.redirect_stdout(io.StringIO()):  # warm-up
+                await store_calls(runtime, 0, min(50, full))
+                await service_lookups(runtime, 50, min(50, full))
+            await store_calls(runtime, 1000, full)
+            await service_lookups(runtime, 1000 + full, full)
         finally:
             await db.close()
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--rows", type=int, default=1_000_000)
-    parser.add_argument("--lookups", type=int, default=20_000)
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
+    parser.add_argument("--policies", "--rows", type=int, default=1_000_000, dest="rows")
+    parser.add_argument("--lookups", type=int, default=20_000, help="policy lookups per case")
+    parser.add_argument("--full", type=int, default=3000, help="full lookups per variant")
     args = parser.parse_args()
-    asyncio.run(run(args.rows, args.lookups))
+    asyncio.run(run(args.rows, args.lookups, args.full))
 
 
 if __name__ == "__main__":
