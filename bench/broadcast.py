@@ -227,7 +227,7 @@ async def run_broadcast(
     timeout = ClientTimeout(total=None)
     async with ClientSession(fake.root_url, timeout=timeout) as session:
         rss_ready = current_rss_mb()
-        async with bulk_sender(settings, workers_for(rate)) as telegram:
+        async with bulk_sender(settings, workers_for(rate), bots=args.bots) as telegram:
             sender = Timed(telegram)
             service = ReminderService(db, settings, {"telegram": sender}, progress_every=10)
             broadcast_id = await service.broadcasts.create(
@@ -273,7 +273,10 @@ async def run_broadcast(
         stats = await control(session, "GET", "/_control/stats")
     checked = verify_in_child(fake.root_url, recipients)
     s = report.summary
-    print(f"configured rate        : {rate:g} messages/s ({workers_for(rate)} workers)")
+    print(
+        f"configured rate        : {rate:g} messages/s ({workers_for(rate)} workers, "
+        f"{len(telegram.bots)} bulk Bot(s))"
+    )
     print(
         f"achieved while sending : {checked['sending_rate']:.2f} messages/s "
         f"({checked['sending_rate'] / rate:.1%} of the configured rate)"
@@ -323,6 +326,9 @@ def main() -> None:
     )
     parser.add_argument(
         "--big-rate", type=float, default=1000.0, help="rate of the memory run (paid broadcast)"
+    )
+    parser.add_argument(
+        "--bots", type=int, default=1, help="Bots the bulk sender spreads its connections over"
     )
     asyncio.run(main_async(parser.parse_args()))
 

@@ -21,9 +21,12 @@ from telegram.error import (
     TelegramError,
     TimedOut,
 )
-from telegram.request import BaseRequest, HTTPXRequest
+from telegram.request import BaseRequest
 from telegram.warnings import PTBDeprecationWarning
 
+# Layering: bot.reminders should not import bot.channels; both go away when this sender moves
+# into bot/channels/ (it is the Telegram adapter's, like the rest of the Telegram code).
+from bot.channels.telegram_http import AiohttpRequest
 from bot.channels.telegram_render import inline_keyboard
 from bot.config import Settings
 from bot.conversation.replies import Message
@@ -46,9 +49,8 @@ class TelegramSender:
     """Plain text (no parse mode: an admin's text cannot inject markup) with inline buttons.
 
     Takes one Bot (e.g. the Application's) or several: sends are spread over them in turn.
-    Several Bots with small connection pools are cheaper than one with a big pool, because
-    httpcore scans every connection of a pool on each request (see shared/PERFORMANCE.md):
-    64 sends in flight cost ~7 ms CPU per message through one pool, ~1.4 ms through eight.
+    Several Bots only pay off with PTB's httpx client, whose pool (httpcore) scans every
+    connection on each request; `bulk_sender` uses one Bot on aiohttp.
     """
 
     channel = CHANNEL
@@ -114,46 +116,52 @@ class TelegramSender:
             raise Transient(exc.message) from exc
 
 
-CONNECTIONS_PER_BOT = 8
-
-
 def bulk_sender(
     settings: Settings,
     in_flight: int,
     *,
+    bots: int = 1,
     request: Callable[[int], BaseRequest] | None = None,
 ) -> TelegramSender:
-    """A sender for bulk messages on Bots of its own, for `in_flight` concurrent sends.
+    """A sender for bulk messages on a Bot of its own, for `in_flight` concurrent sends.
 
     Kept apart from the Application's bot so a long broadcast never holds the connections
     replies to live conversations need, and so a 429 reaches the delivery runner (which pauses
     all bulk sending) instead of being retried inside a rate limiter. `request(pool_size)`
-    makes each Bot's HTTP client (default: PTB's httpx client). `async with bulk_sender(...)
-    as sender:`, or call `initialize()` / `shutdown()` (e.g. from post_init / post_shutdown).
+    makes each Bot's HTTP client (default: aiohttp, the one HTTP client of the whole bot, see
+    bot/channels/telegram_http.py). `async with bulk_sender(...) as sender:`, or call
+    `initialize()` / `shutdown()` (e.g. from post_init / post_shutdown).
+
+    One Bot: aiohttp's connector hands out a pooled connection in O(1), so unlike httpcore's
+    pool (which once needed eight Bots of eight connections each) one pool of `in_flight`
+    connections costs no more CPU per message than several small ones (bench/broadcast.py
+    `--bots`). `bots` splits the connections over that many Bots, sent to in turn.
     """
     if settings.telegram_bot_token is None:
         raise ValueError("TELEGRAM_BOT_TOKEN is not set")
+    if bots < 1:
+        raise ValueError("at least one Bot is needed")
     token = settings.telegram_bot_token.get_secret_value()
-    count = max(1, math.ceil(in_flight / CONNECTIONS_PER_BOT))
-    per_bot = math.ceil(in_flight / count)
-    make = request or _httpx_request
-    bots = [
+    per_bot = math.ceil(max(1, in_flight) / bots)
+    make = request or _aiohttp_request
+    senders = [
         Bot(
             token,
             base_url=f"{settings.telegram_api_url}/bot",
             base_file_url=f"{settings.telegram_api_url}/file/bot",
             request=make(per_bot + 1),
         )
-        for _ in range(count)
+        for _ in range(bots)
     ]
-    return TelegramSender(bots, paid_broadcast=settings.broadcast_paid)
+    return TelegramSender(senders, paid_broadcast=settings.broadcast_paid)
 
 
-def _httpx_request(pool_size: int) -> BaseRequest:
-    return HTTPXRequest(
-        connection_pool_size=pool_size,
+def _aiohttp_request(pool_size: int) -> BaseRequest:
+    # The timeouts the httpx client had (aiohttp has no write timeout: a stalled upload ends
+    # at the read timeout, and a sendMessage body is small).
+    return AiohttpRequest(
+        pool_size,
         read_timeout=10.0,
-        write_timeout=10.0,
         connect_timeout=5.0,
         pool_timeout=5.0,
     )

@@ -1,4 +1,5 @@
-"""Reminders and broadcasts through the real PTB Bot against the local fake Bot API."""
+"""Reminders and broadcasts through the real PTB Bot against the local fake Bot API, over the
+bulk sender production uses (aiohttp)."""
 
 from __future__ import annotations
 
@@ -6,15 +7,18 @@ from collections.abc import AsyncIterator
 from datetime import timedelta
 
 import pytest
-from telegram import Bot
+from pydantic import SecretStr
 
+from bot.channels.telegram_http import AiohttpRequest
 from bot.config import Settings
+from bot.conversation.replies import Message
 from bot.i18n import strip_isolates
 from bot.reminders.audience import Audience, Content
 from bot.reminders.delivery import RetryPolicy
 from bot.reminders.pacing import ChatSpacing
+from bot.reminders.sending import Blocked, Rejected, RetryLater, Transient
 from bot.reminders.service import ReminderService
-from bot.reminders.telegram_sender import TelegramSender
+from bot.reminders.telegram_sender import TelegramSender, bulk_sender
 from bot.reminders.texts import parse_stop
 from bot.store.database import Database
 from tests.fakes.fake_bot_api import CHAT_NOT_FOUND, FakeBotAPI
@@ -28,20 +32,29 @@ async def api() -> AsyncIterator[FakeBotAPI]:
 
 
 @pytest.fixture
-async def tg(
-    api: FakeBotAPI, store: Database, fast_settings: Settings
-) -> AsyncIterator[ReminderService]:
-    bot = Bot("123:ABC", base_url=api.base_url, base_file_url=api.base_file_url)
-    async with bot:
-        yield ReminderService(
-            store,
-            fast_settings,
-            {"telegram": TelegramSender(bot, paid_broadcast=True)},
-            retry=RetryPolicy(attempts=3, backoff=0.01),
-            spacing=ChatSpacing(0.0),
-            progress_every=0.05,
-            today=lambda: TODAY,
-        )
+def api_settings(api: FakeBotAPI, fast_settings: Settings) -> Settings:
+    return fast_settings.model_copy(
+        update={"telegram_bot_token": SecretStr("123:ABC"), "telegram_api_url": api.root_url}
+    )
+
+
+@pytest.fixture
+async def sender(api_settings: Settings) -> AsyncIterator[TelegramSender]:
+    async with bulk_sender(api_settings, 8) as bulk:
+        yield bulk
+
+
+@pytest.fixture
+def tg(sender: TelegramSender, store: Database, api_settings: Settings) -> ReminderService:
+    return ReminderService(
+        store,
+        api_settings,
+        {"telegram": sender},
+        retry=RetryPolicy(attempts=3, backoff=0.01),
+        spacing=ChatSpacing(0.0),
+        progress_every=0.05,
+        today=lambda: TODAY,
+    )
 
 
 async def test_a_reminder_arrives_with_its_stop_button_which_stops_it(
@@ -102,3 +115,49 @@ async def test_a_rejected_message_is_failed_with_the_reason_not_retried(
     assert report.summary.failed == 1
     assert await tg.broadcasts.store.failure_reasons(broadcast_id) == [("Message is too long", 1)]
     assert len(api.calls_to("sendMessage")) == 1
+
+
+async def test_the_bulk_sender_is_one_bot_on_aiohttp_with_a_connection_per_send_in_flight(
+    api_settings: Settings,
+) -> None:
+    sender = bulk_sender(api_settings, 64)
+    [bot] = sender.bots
+    assert isinstance(bot.request, AiohttpRequest)
+    assert bot.request._pool_size == 65
+    assert sender.paid_broadcast is True
+    split = bulk_sender(api_settings, 64, bots=4)
+    assert len(split.bots) == 4
+    assert {b.request._pool_size for b in split.bots if isinstance(b.request, AiohttpRequest)} == {
+        17
+    }
+
+
+async def test_send_errors_map_to_delivery_outcomes(
+    api: FakeBotAPI, sender: TelegramSender
+) -> None:
+    hello = Message("hello")
+    api.inject_errors("sendMessage", [(429, 7)])
+    with pytest.raises(RetryLater) as retry:
+        await sender.send("51", hello)
+    assert retry.value.seconds == 7
+    api.block_chat(52)
+    with pytest.raises(Blocked):
+        await sender.send("52", hello)
+    api.set_chat_fault(53, (400, "Bad Request: message is too long"))
+    with pytest.raises(Rejected):
+        await sender.send("53", hello)
+    api.inject_errors("sendMessage", [(502,)])
+    with pytest.raises(Transient):
+        await sender.send("54", hello)
+    await sender.send("54", hello)
+    assert [m.text for m in api.sent_to(54)] == ["hello"]
+
+
+async def test_a_send_that_times_out_is_transient(api: FakeBotAPI, api_settings: Settings) -> None:
+    api.method_delays["sendmessage"] = 0.5
+    quick = bulk_sender(
+        api_settings, 2, request=lambda size: AiohttpRequest(size, read_timeout=0.05)
+    )
+    async with quick:
+        with pytest.raises(Transient, match="timed out"):
+            await quick.send("61", Message("hello"))
