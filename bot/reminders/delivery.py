@@ -112,7 +112,7 @@ class DeliveryResult:
 
 def workers_for(rate: float) -> int:
     """Sends in flight needed to keep up: rate x a pessimistic 300 ms round trip, bounded
-    (more connections cost CPU in httpcore without adding throughput)."""
+    (more would hold connections open without adding throughput)."""
     return max(4, min(64, math.ceil(rate * 0.3)))
 
 
