@@ -4,11 +4,11 @@
     .venv/bin/python bench/lookup.py --policies 100000          # quick (well under a minute)
 
 One web chat lookup (number -> code), as bot/channels/web.py, service.py and engine.py make it:
-    request 1 (number)  new_session (no cookie yet, so no exists check) · load state ·
-                        may_look_up · challenge · save state
-    request 2 (code)    exists (the cookie's session) · load state · look_up ·
+    request 1 (number)  new_session (no cookie yet) · load state · challenge (the number's
+                        limits checked with it) · save state
+    request 2 (code)    load state (resuming the cookie's session) · look_up ·
                         policies_for_hmac · audit record · save state
-(On Telegram the same minus new_session/exists: no network, so fewer limit windows too.)
+(On Telegram the same minus new_session: no network, so fewer limit windows too.)
 
 Printed, all in this run, one call at a time on one aiosqlite connection:
   - `policies_for` / `policies_for_hmac` for numbers with and without a policy;
@@ -200,13 +200,14 @@ async def store_calls(runtime: Runtime, first: int, count: int) -> None:
         # request 1: the number
         await timer("limits.new_session", limits.new_session(network, now))
         conv = await timer("conversations.load (new chat)", conversations.load(CHANNEL, chat_id))
-        await timer("limits.may_look_up", limits.may_look_up(who, hashed, now))
-        await timer("limits.challenge", limits.challenge(who, now))
+        await timer("limits.challenge", limits.challenge(who, hashed, now))
         conv.last_seen = now
         await timer("conversations.save", conversations.save(CHANNEL, chat_id, conv))
         # request 2: the code
-        await timer("conversations.exists", conversations.exists(CHANNEL, chat_id))
-        conv = await timer("conversations.load", conversations.load(CHANNEL, chat_id))
+        conv = await timer(
+            "conversations.load_existing", conversations.load_existing(CHANNEL, chat_id)
+        )
+        assert conv is not None
         await timer("limits.look_up", limits.look_up(who, hashed, now))
         found = await timer("policies_for_hmac", policies.policies_for_hmac(hashed))
         outcome = "active" if found else "not_found"
@@ -223,7 +224,7 @@ async def store_calls(runtime: Runtime, first: int, count: int) -> None:
 
 async def service_lookups(runtime: Runtime, first: int, count: int) -> None:
     """Full lookups through the real ConversationService, plus the web route's session
-    checks (exists / new_session) around it, as bot/channels/web.py makes them."""
+    check (new_session) before it and the session resumed, as bot/channels/web.py does."""
     service = runtime.conversations(CHANNEL)
     limits = runtime.limits(CHANNEL)
     wall: list[float] = []
@@ -240,8 +241,9 @@ async def service_lookups(runtime: Runtime, first: int, count: int) -> None:
         )
         if HOPS.log is not None:
             HOPS.log.append("--- request 2 (the code)")
-        await service.store.exists(CHANNEL, chat_id)
-        replies = await service.handle(chat_id, Event(Text(CODE), ChatKind.PRIVATE, "ar", network))
+        resumed = await service.resume(chat_id, Event(Text(CODE), ChatKind.PRIVATE, "ar", network))
+        assert resumed is not None
+        replies = resumed
         wall.append((time.perf_counter() - t0) * 1000)
         cpu += time.process_time() - cpu0
         hops += HOPS.count - hops0
