@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 @dataclass(frozen=True, slots=True)
 class ButtonSpec:
     label: str
-    data: str  # at most 64 bytes (Telegram's callback_data limit)
+    data: str  # bot/conversation/buttons.py encodes it: at most 64 bytes (Telegram)
 
 
 Keyboard = tuple[tuple[ButtonSpec, ...], ...]  # rows of buttons

@@ -15,6 +15,7 @@ import pytest
 
 from bot.channels.telegram import CHANNEL
 from bot.conversation import consent_texts, texts
+from bot.conversation.buttons import BroadcastSend, encode
 from bot.conversation.replies import Message
 from bot.domain.policy import today_in
 from bot.i18n import strip_isolates
@@ -366,7 +367,7 @@ async def test_second_tap_on_send_sends_nothing_more(bot: BotUnderTest) -> None:
 
     [stale] = await admin.tap(SEND)
     assert stale.text == plain(admin_texts.stale(AR))
-    [stale] = await admin.press(admin_texts.SEND)
+    [stale] = await admin.press(encode(BroadcastSend()))
     assert stale.text == plain(admin_texts.stale(AR))
     assert len(await bot.reminders.broadcasts.recent()) == 1
     assert [o.text for o in api.sent_to(MEDGULF_7)[before:]] == [TYPED]
