@@ -31,8 +31,12 @@ def is_stop_word(text: str) -> bool:
     return word in STOP_WORDS
 
 
+def remind_label(tr: Translator) -> str:
+    return tr._("🔔 Remind me to renew")
+
+
 def remind_button(tr: Translator, tag: str) -> ButtonSpec:
-    return ButtonSpec(tr._("🔔 Remind me before the insurance ends"), encode(RemindMe(tag)))
+    return ButtonSpec(remind_label(tr), encode(RemindMe(tag)))
 
 
 def _how_to_stop(tr: Translator) -> str:
@@ -124,8 +128,8 @@ def reminder_list(tr: Translator, lines: list[str], stops: list[tuple[int, str]]
         return _message(
             tr,
             tr._(
-                "You have no reminders. After a lookup that finds a valid policy, tap "
-                "«Remind me before the insurance ends»."
+                "You have no reminders. After a lookup that finds a valid policy, tap «{button}».",
+                button=remind_label(tr),
             ),
         )
     head = tr.ngettext(

@@ -45,7 +45,7 @@ def menu_buttons(tr: Translator) -> Keyboard:
             ButtonSpec(tr._("Citizen"), _CITIZEN),
             ButtonSpec(tr._("Resident / visitor"), _RESIDENT),
         ),
-        (ButtonSpec(tr._("About health insurance"), _ABOUT), language_button(tr)),
+        (ButtonSpec(tr._("About insurance"), _ABOUT), language_button(tr)),
     )
 
 
@@ -140,13 +140,13 @@ def wrong_path(tr: Translator, belongs_to: Path) -> Message:
             "This is an iqama or border number, not a national ID. "
             "Tap the button to check it as a resident or visitor, or send a national ID."
         )
-        label = tr._("Check as resident / visitor")
+        label = tr._("As resident/visitor")
     else:
         text = tr._(
             "This is a national ID of a citizen. "
             "Tap the button to check it as a citizen, or send an iqama or border number."
         )
-        label = tr._("Check as citizen")
+        label = tr._("As citizen")
     return _message(tr, text, ((ButtonSpec(label, encode(SwitchPath(belongs_to))),),))
 
 

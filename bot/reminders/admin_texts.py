@@ -11,7 +11,7 @@ from bot.conversation.buttons import (
     BroadcastTemplate,
     encode,
 )
-from bot.conversation.replies import ButtonSpec, Keyboard, Message
+from bot.conversation.replies import ButtonSpec, Keyboard, Message, fit_label
 from bot.domain.policy import Insurer
 from bot.i18n import Translator
 from bot.reminders.audience import Audience
@@ -41,11 +41,11 @@ def choose_audience(tr: Translator, subscribers: int) -> Message:
     buttons: Keyboard = (
         (ButtonSpec(tr._("All subscribers"), _ALL),),
         (
-            ButtonSpec(tr._("Expiring within 30 days"), encode(BroadcastAudience("expiring:30"))),
-            ButtonSpec(tr._("Within 7 days"), encode(BroadcastAudience("expiring:7"))),
+            ButtonSpec(tr._("Expiring in 30 days"), encode(BroadcastAudience("expiring:30"))),
+            ButtonSpec(tr._("Expiring in 7 days"), encode(BroadcastAudience("expiring:7"))),
         ),
         (
-            ButtonSpec(tr._("Expired"), encode(BroadcastAudience("expired"))),
+            ButtonSpec(tr._("Already expired"), encode(BroadcastAudience("expired"))),
             ButtonSpec(tr._("By insurer"), _INSURERS),
         ),
         _cancel_row(tr),
@@ -75,7 +75,9 @@ def choose_insurer(tr: Translator, insurers: list[Insurer]) -> Message:
         )
     rows = [
         tuple(
-            ButtonSpec(i.name(tr.locale), encode(BroadcastAudience(f"insurer:{i.code}")))
+            # Names are data and may be long: the button shows what fits, the next message
+            # the whole name.
+            ButtonSpec(fit_label(i.name(tr.locale)), encode(BroadcastAudience(f"insurer:{i.code}")))
             for i in pair
         )
         for pair in (insurers[k : k + 2] for k in range(0, len(insurers), 2))
@@ -92,7 +94,7 @@ def choose_content(tr: Translator, audience: Audience, insurer: Insurer | None) 
             "message now and send it.",
             audience=audience_text(audience, tr, insurer),
         ),
-        ((ButtonSpec(tr._("Built-in expiry reminder"), _TEMPLATE),), _cancel_row(tr)),
+        ((ButtonSpec(tr._("Built-in reminder"), _TEMPLATE),), _cancel_row(tr)),
     )
 
 

@@ -19,7 +19,7 @@ from bot.reminders.audience import Audience, AudienceKind
 
 
 def stop_this_button(subscription_id: int, tr: Translator) -> ButtonSpec:
-    return ButtonSpec(tr._("Stop reminders for this number"), encode(StopOne(subscription_id)))
+    return ButtonSpec(tr._("Stop these reminders"), encode(StopOne(subscription_id)))
 
 
 def stop_all_button(tr: Translator) -> ButtonSpec:

@@ -30,16 +30,16 @@ from tests.fakes.fake_bot_api import FakeBotAPI, Fault
 ADMIN = 900
 CITIZEN = AR._("Citizen")
 RESIDENT = AR._("Resident / visitor")
-REMIND = AR._("🔔 Remind me before the insurance ends")
+REMIND = AR._("🔔 Remind me to renew")
 ALL = AR._("All subscribers")
-EXPIRING_30 = AR._("Expiring within 30 days")
-EXPIRED = AR._("Expired")
+EXPIRING_30 = AR._("Expiring in 30 days")
+EXPIRED = AR._("Already expired")
 BY_INSURER = AR._("By insurer")
-TEMPLATE = AR._("Built-in expiry reminder")
+TEMPLATE = AR._("Built-in reminder")
 SEND = AR._("Send")
 CANCEL = AR._("Cancel")
 STOP_SENDING = AR._("Stop sending")
-STOP_THIS = AR._("Stop reminders for this number")
+STOP_THIS = AR._("Stop these reminders")
 STOP_ALL = AR._("Stop all reminders")
 
 # chat -> (path, number): demo policies (see data/demo_policies.csv), dated from today.
@@ -219,7 +219,7 @@ async def test_built_in_reminder_to_all_subscribers(bot: BotUnderTest) -> None:
         )
         in menu.text.splitlines()
     )
-    within_7 = AR._("Within 7 days")
+    within_7 = AR._("Expiring in 7 days")
     assert menu.buttons == [ALL, EXPIRING_30, within_7, EXPIRED, BY_INSURER, CANCEL]
 
     [content] = await admin.tap(ALL)
