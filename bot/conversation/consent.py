@@ -6,8 +6,11 @@ elsewhere (the web chat), where these commands are unknown and these buttons nev
     result with a valid policy  -> «Remind me» button (tied to that number by a short tag)
     «Remind me»                 -> subscribe: confirmation | already on | limit reached
     /reminders                  -> the chat's subscriptions, a stop button each
-    /stop, «إيقاف», stop_all    -> stop all of the chat's reminders
-    stop_sub:<id>               -> stop one (only if it belongs to this chat)
+    /stop, «إيقاف», StopAll     -> stop all of the chat's reminders
+    StopOne                     -> stop one (only if it belongs to this chat)
+
+The engine's table (REMINDERS in engine.py) routes these here; the buttons' data is
+bot/conversation/buttons.py.
 """
 
 from __future__ import annotations
@@ -17,13 +20,11 @@ from datetime import date
 from typing import Protocol
 
 from bot.conversation import consent_texts as texts
-from bot.conversation.events import Action, Button, Text
 from bot.conversation.replies import ButtonSpec, Message
 from bot.conversation.state import Conversation, PendingIdentity
 from bot.domain.policy import Coverage, PolicyStatus
 from bot.i18n import Translator
 from bot.reminders.schedule import reminder_thresholds
-from bot.reminders.texts import parse_stop
 from bot.store.subscriptions import SubscribeOutcome, SubscribeResult, SubscriptionView
 
 TAG_LENGTH = 8  # hex digits of the number's HMAC carried by the «Remind me» button
@@ -85,30 +86,17 @@ class ChatReminders:
         conv.remind_target = pending
         return texts.remind_button(tr, pending.id_hmac[:TAG_LENGTH])
 
-    def handles(self, action: Action) -> bool:
-        """A reminder button or the stop word: answered whatever the lookup's step."""
-        match action:
-            case Button(data=data):
-                return data.startswith(texts.REMIND_PREFIX) or parse_stop(data) is not None
-            case Text(text=text):
-                return texts.is_stop_word(text)
-        return False
+    async def remind(self, conv: Conversation, tag: str, tr: Translator) -> Message | None:
+        """A «Remind me» tap; None when its tag is not the latest result's number (stale)."""
+        target = conv.remind_target
+        if target is None or tag != target.id_hmac[:TAG_LENGTH]:
+            return None
+        return await self.subscribe(target, tr)
 
-    async def button(self, conv: Conversation, data: str, tr: Translator) -> Message | None:
-        """A reminder button; None when `data` is not one (or is stale)."""
-        if data.startswith(texts.REMIND_PREFIX):
-            target = conv.remind_target
-            tag = data[len(texts.REMIND_PREFIX) :]
-            if target is None or tag != target.id_hmac[:TAG_LENGTH]:
-                return None
-            return await self.subscribe(target, tr)
-        stop = parse_stop(data)
-        if stop == "all":
-            return await self.stop_all(tr)
-        if stop is not None:
-            masked = await self.consent.stop_one(self.chat_id, stop)
-            return texts.stopped_one(tr, masked) if masked else texts.already_stopped(tr)
-        return None
+    async def stop_one(self, subscription_id: int, tr: Translator) -> Message:
+        """A stop button: only this chat's own subscription is stopped."""
+        masked = await self.consent.stop_one(self.chat_id, subscription_id)
+        return texts.stopped_one(tr, masked) if masked else texts.already_stopped(tr)
 
     async def subscribe(self, target: PendingIdentity, tr: Translator) -> Message:
         result = await self.consent.subscribe(

@@ -8,13 +8,12 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 
+from bot.conversation.buttons import RemindMe, StopOne, encode
 from bot.conversation.replies import ButtonSpec, Keyboard, Message
 from bot.conversation.texts import new_lookup_buttons
 from bot.domain.policy import Insurer
 from bot.i18n import Translator, format_date
-from bot.reminders.texts import stop_all_button, stop_data, stop_this_button
-
-REMIND_PREFIX = "remind:"
+from bot.reminders.texts import stop_all_button, stop_this_button
 
 # Words that stop every reminder, as a person would type them (compared after casefold and
 # with Arabic letter variants and tatweel removed: "ايقاف", "إيقـاف").
@@ -32,8 +31,12 @@ def is_stop_word(text: str) -> bool:
     return word in STOP_WORDS
 
 
+def remind_label(tr: Translator) -> str:
+    return tr._("🔔 Remind me to renew")
+
+
 def remind_button(tr: Translator, tag: str) -> ButtonSpec:
-    return ButtonSpec(tr._("🔔 Remind me before the insurance ends"), REMIND_PREFIX + tag)
+    return ButtonSpec(remind_label(tr), encode(RemindMe(tag)))
 
 
 def _how_to_stop(tr: Translator) -> str:
@@ -125,8 +128,8 @@ def reminder_list(tr: Translator, lines: list[str], stops: list[tuple[int, str]]
         return _message(
             tr,
             tr._(
-                "You have no reminders. After a lookup that finds a valid policy, tap "
-                "«Remind me before the insurance ends»."
+                "You have no reminders. After a lookup that finds a valid policy, tap «{button}».",
+                button=remind_label(tr),
             ),
         )
     head = tr.ngettext(
@@ -135,7 +138,8 @@ def reminder_list(tr: Translator, lines: list[str], stops: list[tuple[int, str]]
         len(lines),
     )
     buttons: Keyboard = tuple(
-        (ButtonSpec(tr._("Stop {masked}", masked=masked), stop_data(sid)),) for sid, masked in stops
+        (ButtonSpec(tr._("Stop {masked}", masked=masked), encode(StopOne(sid))),)
+        for sid, masked in stops
     )
     if len(stops) > 1:
         buttons = (*buttons, (stop_all_button(tr),))

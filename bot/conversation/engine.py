@@ -3,48 +3,48 @@
 No channel and no storage here: the engine asks for policies, captcha images and the audit log
 through the small protocols below, so Telegram, the web chat and tests drive the same flow.
 
-The flow, step by step (anything else gets "what I am waiting for" at that step):
-
-    START     path button        -> ENTER_ID   ask for the number
-    START     a valid number      -> CAPTCHA    (the path is inferred from the number)
-    ENTER_ID  valid number        -> CAPTCHA    image code
-    ENTER_ID  other path's number -> ENTER_ID   offer the switch button
-    ENTER_ID  switch button       -> CAPTCHA    for the number just sent
-    ENTER_ID  3rd invalid number  -> START
-    CAPTCHA   right code          -> RESULT     result card, audit record
-    CAPTCHA   wrong code          -> CAPTCHA    (3rd wrong: new image; 5th in a row: cool-down)
-    CAPTCHA   expired code        -> CAPTCHA    new image
-    CAPTCHA   new code button     -> CAPTCHA    new image
-    CAPTCHA   audio code button   -> CAPTCHA    a new code, spoken (replacements stay spoken)
-    any code issued or lookup completed first passes the limits (bot/limits.py)
-    RESULT    new lookup / text   -> START
-    any       /start, new lookup  -> START      · /cancel -> START · /help · /language
-    any       idle 10 minutes     -> START      with a note
-    any       reminder buttons, /reminders, /stop, «إيقاف»  (consent.py; step unchanged)
+The flow is the table at the end of this module (FLOW, EVERY_STEP, REMINDERS): at each step,
+which handler answers which kind of event. Before the table: a group chat gets one notice and
+then silence; after 10 idle minutes a lookup starts over, with a note. Every code issued and
+every lookup first passes the limits (bot/limits.py). Each handler gets the turn's context
+(`Turn`) and the event's value: the decoded button (bot/conversation/buttons.py), the command
+or the message.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Protocol
+from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
 from bot.captcha import answer_matches, code_digest, new_code
 from bot.conversation import consent_texts, texts
+from bot.conversation.buttons import (
+    About,
+    AudioCode,
+    ChoosePath,
+    NewCode,
+    NewLookup,
+    RemindMe,
+    SetLanguage,
+    StopAll,
+    StopOne,
+    SwitchPath,
+    decode,
+)
 from bot.conversation.card import result_card
 from bot.conversation.consent import ChatReminders, ReminderConsent
-from bot.conversation.events import Button, ChatKind, Command, Event, Other, OtherKind, Text
+from bot.conversation.events import Action, Button, ChatKind, Command, Event, Other, OtherKind, Text
 from bot.conversation.replies import Message, Photo, Reply, Voice
 from bot.conversation.state import Challenge, Conversation, PendingIdentity, Step
 from bot.domain.identity import (
     IdentityNumber,
     IdProblem,
     InvalidIdentity,
-    Path,
     id_hmac,
     normalize_digits,
     parse_identity,
@@ -86,6 +86,38 @@ class EngineConfig:
     invalid_ids_limit: int = 3
 
 
+@dataclass(frozen=True, slots=True)
+class Turn:
+    """One event's context, handed to every handler: the chat's state (changed in place),
+    the language to answer in, the clock, who asks (for the limits), and the chat's
+    reminders where the channel can write later (None elsewhere)."""
+
+    conv: Conversation
+    tr: Translator
+    now: float
+    who: Requester
+    reminders: ChatReminders | None
+    first_contact: bool  # the chat's very first event: a greeting comes with the answer
+
+
+# Kinds of message the table tells apart besides Text and Other.
+@dataclass(frozen=True, slots=True)
+class TooLong:
+    """A text longer than any number or code (MAX_TEXT)."""
+
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class StopWord:
+    """«إيقاف», "stop"…: stops every reminder (only where there are reminders)."""
+
+    text: str
+
+
+_REMINDER_TAPS = (RemindMe, StopOne, StopAll, StopWord)
+
+
 class Engine:
     def __init__(
         self,
@@ -117,18 +149,20 @@ class Engine:
         `chat_id` is the channel's own chat id, which reminder subscriptions need.
         """
         now = self.clock()
-        tr = self._translator(conv, event)
-        who = Requester(chat_ref, event.network)
-        reminders = None
-        if self.consent is not None and chat_id is not None:
-            today = today_in(self.config.timezone, datetime.fromtimestamp(now, UTC))
-            reminders = ChatReminders(self.consent, chat_id, today)
+        tr = translator_for(
+            pick_locale(conv.locale, event.platform_language, self.config.default_locale)
+        )
         if event.chat_kind is not ChatKind.PRIVATE:
             # Coverage data never goes to a group; say so once, then stay quiet there.
             if conv.group_notice_sent:
                 return []
             conv.group_notice_sent = True
             return [texts.private_only(tr)]
+        reminders = None
+        if self.consent is not None and chat_id is not None:
+            today = today_in(self.config.timezone, datetime.fromtimestamp(now, UTC))
+            reminders = ChatReminders(self.consent, chat_id, today)
+        value = _value_of(event.action, reminders is not None)
 
         replies: list[Reply] = []
         first_contact = not conv.last_seen
@@ -137,272 +171,193 @@ class Engine:
         if idle and conv.step is not Step.START:
             conv.restart()
             # A stop button on a days-old reminder is not a lookup that timed out: no note.
-            if reminders is None or not reminders.handles(event.action):
+            if reminders is None or not isinstance(value, _REMINDER_TAPS):
                 replies.append(texts.session_expired(tr))
-                if not isinstance(event.action, Command):
+                if not isinstance(value, Command):
                     return [*replies, texts.greeting(tr)]
 
-        match event.action:
-            case Command(name=name):
-                replies += await self._command(conv, name, tr, reminders)
-            case Button(data=data):
-                replies += await self._button(conv, data, tr, now, who, reminders)
-            case Text(text=text) if reminders and consent_texts.is_stop_word(text):
-                replies += [await reminders.stop_all(tr), *self._prompt_mid_lookup(conv, tr)]
-            case Text(text=text) if first_contact and conv.step is Step.START:
-                replies += await self._text(conv, text, tr, now, who, reminders, greet=True)
-            case Text(text=text):
-                replies += await self._text(conv, text, tr, now, who, reminders)
-            case Other(kind=kind):
-                first = (
-                    texts.edited_ignored(tr) if kind is OtherKind.EDITED else texts.only_text(tr)
-                )
-                replies += [first, self._prompt(conv, tr)]
-        return replies
-
-    # -- language -------------------------------------------------------------------------
-
-    def _translator(self, conv: Conversation, event: Event) -> Translator:
-        return translator_for(
-            pick_locale(conv.locale, event.platform_language, self.config.default_locale)
+        turn = Turn(conv, tr, now, Requester(chat_ref, event.network), reminders, first_contact)
+        kind: Kind = f"/{value.name}" if isinstance(value, Command) else type(value)
+        handler = (
+            FLOW[conv.step].get(kind)
+            or (REMINDERS.get(kind) if reminders is not None else None)
+            or EVERY_STEP.get(kind)
+            or (Engine.unknown_command if isinstance(value, Command) else Engine.stale_button)
         )
+        return [*replies, *await handler(self, turn, value)]
 
-    def _prompt(self, conv: Conversation, tr: Translator) -> Message:
-        """What the bot is waiting for at this step."""
-        match conv.step:
-            case Step.START:
-                return texts.choose_path(tr)
-            case Step.ENTER_ID:
-                assert conv.path is not None
-                return texts.ask_number(tr, conv.path)
-            case Step.CAPTCHA:
-                return texts.waiting_for_captcha(tr)
-            case Step.RESULT:
-                return texts.after_result(tr)
+    # -- at every step --------------------------------------------------------------------
 
-    def _prompt_mid_lookup(self, conv: Conversation, tr: Translator) -> list[Reply]:
-        """After a side answer (/reminders, /stop), what the lookup still waits for."""
-        return [self._prompt(conv, tr)] if conv.step in (Step.ENTER_ID, Step.CAPTCHA) else []
+    async def restart(self, t: Turn, _: object) -> list[Reply]:
+        t.conv.restart()
+        return [texts.greeting(t.tr)]
 
-    async def _switch_language(
-        self, conv: Conversation, tr: Translator, locale: str, reminders: ChatReminders | None
-    ) -> list[Reply]:
-        conv.locale = locale
-        if reminders is not None:
-            await reminders.language(locale)
+    async def cancel(self, t: Turn, _: Command) -> list[Reply]:
+        t.conv.restart()
+        return [texts.cancelled(t.tr)]
+
+    async def choose_path(self, t: Turn, button: ChoosePath) -> list[Reply]:
+        t.conv.restart()
+        t.conv.step, t.conv.path = Step.ENTER_ID, button.path
+        return [texts.ask_number(t.tr, button.path)]
+
+    async def about(self, t: Turn, _: About) -> list[Reply]:
+        if t.conv.step is Step.START:
+            return [texts.about(t.tr)]  # the about text carries the first question's buttons
+        return [texts.about(t.tr), prompt(t.conv, t.tr)]
+
+    async def help(self, t: Turn, _: Command) -> list[Reply]:
+        help_text = texts.help_text(t.tr)
+        if t.reminders is not None:
+            more = help_text.text + "\n" + consent_texts.help_reminders(t.tr)
+            help_text = dataclasses.replace(help_text, text=more)
+        return [help_text, prompt(t.conv, t.tr)]
+
+    async def set_language(self, t: Turn, button: SetLanguage) -> list[Reply]:
+        return await self._switch_language(t, button.locale)
+
+    async def toggle_language(self, t: Turn, _: Command) -> list[Reply]:
+        return await self._switch_language(t, next(x for x in SUPPORTED if x != t.tr.locale))
+
+    async def too_long(self, t: Turn, _: TooLong) -> list[Reply]:
+        return [texts.text_too_long(t.tr), prompt(t.conv, t.tr)]
+
+    async def unusable(self, t: Turn, other: Other) -> list[Reply]:
+        edited = other.kind is OtherKind.EDITED
+        first = texts.edited_ignored(t.tr) if edited else texts.only_text(t.tr)
+        return [first, prompt(t.conv, t.tr)]
+
+    async def stale_button(self, t: Turn, _: object) -> list[Reply]:
+        """A button from an old message, or data nobody of ours sent."""
+        return [texts.stale_button(t.tr), prompt(t.conv, t.tr)]
+
+    async def unknown_command(self, t: Turn, _: object) -> list[Reply]:
+        return [texts.unknown_command(t.tr), prompt(t.conv, t.tr)]
+
+    async def _switch_language(self, t: Turn, locale: str) -> list[Reply]:
+        t.conv.locale = locale
+        if t.reminders is not None:
+            await t.reminders.language(locale)
         tr = translator_for(locale)
-        prompt = texts.greeting(tr) if conv.step is Step.START else self._prompt(conv, tr)
-        return [texts.language_changed(tr), prompt]
+        question = texts.greeting(tr) if t.conv.step is Step.START else prompt(t.conv, tr)
+        return [texts.language_changed(tr), question]
 
-    # -- commands and buttons -------------------------------------------------------------
+    # -- reminders (consent.py): answered at any step, which stays ---------------------------
 
-    async def _command(
-        self, conv: Conversation, name: str, tr: Translator, reminders: ChatReminders | None
-    ) -> list[Reply]:
-        match name:
-            case "start":
-                conv.restart()
-                return [texts.greeting(tr)]
-            case "cancel":
-                conv.restart()
-                return [texts.cancelled(tr)]
-            case "help":
-                help_text = texts.help_text(tr)
-                if reminders is not None:
-                    more = help_text.text + "\n" + consent_texts.help_reminders(tr)
-                    help_text = dataclasses.replace(help_text, text=more)
-                return [help_text, self._prompt(conv, tr)]
-            case "language":
-                other = next(lang for lang in SUPPORTED if lang != tr.locale)
-                return await self._switch_language(conv, tr, other, reminders)
-            case "reminders" if reminders is not None:
-                return [await reminders.listing(tr), *self._prompt_mid_lookup(conv, tr)]
-            case "stop" if reminders is not None:
-                return [await reminders.stop_all(tr), *self._prompt_mid_lookup(conv, tr)]
-            case _:
-                return [texts.unknown_command(tr), self._prompt(conv, tr)]
+    async def remind_me(self, t: Turn, button: RemindMe) -> list[Reply]:
+        assert t.reminders is not None
+        answer = await t.reminders.remind(t.conv, button.tag, t.tr)
+        if answer is None:  # an older card's button: its number is no longer the latest
+            return await self.stale_button(t, button)
+        return [answer, *_prompt_mid_lookup(t)]
 
-    async def _button(
-        self,
-        conv: Conversation,
-        data: str,
-        tr: Translator,
-        now: float,
-        who: Requester,
-        reminders: ChatReminders | None,
-    ) -> list[Reply]:
-        if data.startswith(texts.LANG_PREFIX) and data[len(texts.LANG_PREFIX) :] in SUPPORTED:
-            return await self._switch_language(conv, tr, data[len(texts.LANG_PREFIX) :], reminders)
-        if reminders is not None:
-            answer = await reminders.button(conv, data, tr)
-            if answer is not None:
-                return [answer, *self._prompt_mid_lookup(conv, tr)]
-        if data == texts.NEW_LOOKUP:
+    async def list_reminders(self, t: Turn, _: Command) -> list[Reply]:
+        assert t.reminders is not None
+        return [await t.reminders.listing(t.tr), *_prompt_mid_lookup(t)]
+
+    async def stop_one(self, t: Turn, button: StopOne) -> list[Reply]:
+        assert t.reminders is not None
+        return [await t.reminders.stop_one(button.subscription_id, t.tr), *_prompt_mid_lookup(t)]
+
+    async def stop_all(self, t: Turn, _: object) -> list[Reply]:
+        assert t.reminders is not None
+        return [await t.reminders.stop_all(t.tr), *_prompt_mid_lookup(t)]
+
+    # -- START and RESULT -----------------------------------------------------------------
+
+    async def number_first(self, t: Turn, message: Text) -> list[Reply]:
+        """A valid number sent straight away: no need to ask which kind it is."""
+        conv = t.conv
+        try:
+            identity = parse_identity(message.text)
+        except InvalidIdentity:
+            greet = t.first_contact and conv.step is Step.START
             conv.restart()
-            return [texts.greeting(tr)]
-        if data == texts.ABOUT:
-            return (
-                [texts.about(tr)]
-                if conv.step is Step.START
-                else [texts.about(tr), self._prompt(conv, tr)]
-            )
-        path = _path_after(data, texts.PATH_PREFIX)
-        if path is not None:
-            conv.restart()
-            conv.step, conv.path = Step.ENTER_ID, path
-            return [texts.ask_number(tr, path)]
-        path = _path_after(data, texts.SWITCH_PREFIX)
-        pending = conv.identity
-        if (
-            path is not None
-            and conv.step is Step.ENTER_ID
-            and pending is not None
-            and path_of(pending.kind) is path
-        ):
-            conv.path = path
-            return await self._start_challenge(conv, tr, now, who)
-        if data in (texts.NEW_CODE, texts.AUDIO_CODE) and conv.step is Step.CAPTCHA:
-            if now < conv.cooldown_until:
-                return [texts.cooldown(tr, conv.cooldown_until - now)]
-            audio = data == texts.AUDIO_CODE
-            caption = texts.captcha_caption if audio else texts.new_code_caption
-            return [await self._new_code(conv, tr, now, who, caption, audio=audio)]
-        # A button from an old message, or data nobody of ours sent.
-        return [texts.stale_button(tr), self._prompt(conv, tr)]
+            return [texts.greeting(t.tr) if greet else texts.choose_path(t.tr)]
+        conv.restart()
+        conv.step, conv.path = Step.ENTER_ID, identity.path
+        return await self._accept_number(t, identity)
 
-    # -- text -----------------------------------------------------------------------------
+    # -- ENTER_ID -------------------------------------------------------------------------
 
-    async def _text(
-        self,
-        conv: Conversation,
-        text: str,
-        tr: Translator,
-        now: float,
-        who: Requester,
-        reminders: ChatReminders | None,
-        greet: bool = False,
-    ) -> list[Reply]:
-        if len(text) > MAX_TEXT:
-            return [texts.text_too_long(tr), self._prompt(conv, tr)]
-        match conv.step:
-            case Step.ENTER_ID:
-                return await self._submit_number(conv, text, tr, now, who)
-            case Step.CAPTCHA:
-                return await self._submit_code(conv, text, tr, now, who, reminders)
-            case Step.START | Step.RESULT:
-                # A valid number sent straight away: no need to ask which kind it is.
-                try:
-                    identity = parse_identity(text)
-                except InvalidIdentity:
-                    conv.restart()
-                    return [texts.greeting(tr) if greet else texts.choose_path(tr)]
-                conv.restart()
-                conv.step, conv.path = Step.ENTER_ID, identity.path
-                return await self._accept_number(conv, identity, tr, now, who)
-
-    async def _submit_number(
-        self, conv: Conversation, text: str, tr: Translator, now: float, who: Requester
-    ) -> list[Reply]:
+    async def submit_number(self, t: Turn, message: Text) -> list[Reply]:
+        conv = t.conv
         assert conv.path is not None
         try:
-            identity = parse_identity(text, conv.path)
+            identity = parse_identity(message.text, conv.path)
         except InvalidIdentity as problem:
             if problem.problem is IdProblem.WRONG_PATH and problem.belongs_to is not None:
                 # Keep it (hashed) so the switch button can go straight to the code.
-                conv.identity = _pending(parse_identity(text), self.hash_key)
-                return [texts.wrong_path(tr, problem.belongs_to)]
+                conv.identity = _pending(parse_identity(message.text), self.hash_key)
+                return [texts.wrong_path(t.tr, problem.belongs_to)]
             conv.invalid_ids += 1
-            reason = texts.invalid_number(tr, problem, conv.path)
+            reason = texts.invalid_number(t.tr, problem, conv.path)
             if conv.invalid_ids >= self.config.invalid_ids_limit:
                 conv.restart()
-                return [reason, texts.too_many_invalid(tr), texts.greeting(tr)]
+                return [reason, texts.too_many_invalid(t.tr), texts.greeting(t.tr)]
             return [reason]
-        return await self._accept_number(conv, identity, tr, now, who)
+        return await self._accept_number(t, identity)
 
-    async def _accept_number(
-        self,
-        conv: Conversation,
-        identity: IdentityNumber,
-        tr: Translator,
-        now: float,
-        who: Requester,
-    ) -> list[Reply]:
-        conv.invalid_ids = 0
-        conv.identity = _pending(identity, self.hash_key)
-        return await self._start_challenge(conv, tr, now, who)
+    async def switch_path(self, t: Turn, button: SwitchPath) -> list[Reply]:
+        pending = t.conv.identity
+        if pending is None or path_of(pending.kind) is not button.path:
+            return await self.stale_button(t, button)
+        t.conv.path = button.path
+        return await self._start_challenge(t)
 
-    async def _start_challenge(
-        self, conv: Conversation, tr: Translator, now: float, who: Requester
-    ) -> list[Reply]:
+    async def _accept_number(self, t: Turn, identity: IdentityNumber) -> list[Reply]:
+        t.conv.invalid_ids = 0
+        t.conv.identity = _pending(identity, self.hash_key)
+        return await self._start_challenge(t)
+
+    async def _start_challenge(self, t: Turn) -> list[Reply]:
         """Issue an image code for the pending number, unless a limit says wait."""
+        conv, now = t.conv, t.now
         if now < conv.cooldown_until:
-            return [texts.cooldown(tr, conv.cooldown_until - now)]
+            return [texts.cooldown(t.tr, conv.cooldown_until - now)]
         recent = conv.recent_lookups(now)
         if len(recent) >= self.config.lookups_per_hour:
             conv.restart()
             conv.step = Step.RESULT
-            return [texts.lookup_limit(tr, self.config.lookups_per_hour, recent[0] + 3600 - now)]
+            limit = self.config.lookups_per_hour
+            return [texts.lookup_limit(t.tr, limit, recent[0] + 3600 - now)]
         conv.step = Step.CAPTCHA
-        return [await self._new_code(conv, tr, now, who, texts.captcha_caption)]
+        return [await self._new_code(t, texts.captcha_caption)]
 
-    def _refuse(self, conv: Conversation, tr: Translator, refusal: Refusal) -> list[Reply]:
-        conv.restart()
-        conv.step = Step.RESULT
-        return [texts.refused(tr, refusal)]
+    # -- CAPTCHA --------------------------------------------------------------------------
 
-    async def _new_code(
-        self,
-        conv: Conversation,
-        tr: Translator,
-        now: float,
-        who: Requester,
-        caption: Callable[[Translator, str, bool], str],
-        *,
-        audio: bool = False,
-    ) -> Reply:
-        """A new code for the pending number, shown or spoken; a limit may say wait instead."""
-        assert conv.identity is not None
-        refusal = await self.limits.challenge(who, bytes.fromhex(conv.identity.id_hmac), now)
-        if refusal is not None:
-            return self._refuse(conv, tr, refusal)[0]
-        code = new_code(self.config.captcha_test_code)
-        conv.challenge = Challenge(
-            code_hmac=code_digest(self.hash_key, code), issued_at=now, audio=audio
-        )
-        text, buttons = caption(tr, conv.identity.masked, audio), texts.new_code_buttons(tr)
-        if audio:
-            ogg = await self.captcha.render_audio(code, tr.locale)
-            return Voice(ogg, text, buttons, rtl=tr.locale == "ar", label=texts.audio_label(tr))
-        png = await self.captcha.render(code)
-        return Photo(png, text, buttons, rtl=tr.locale == "ar", alt=texts.image_alt(tr))
+    async def new_image(self, t: Turn, _: NewCode) -> list[Reply]:
+        return await self._code_on_request(t, audio=False)
 
-    async def _submit_code(
-        self,
-        conv: Conversation,
-        text: str,
-        tr: Translator,
-        now: float,
-        who: Requester,
-        reminders: ChatReminders | None,
-    ) -> list[Reply]:
+    async def new_audio(self, t: Turn, _: AudioCode) -> list[Reply]:
+        return await self._code_on_request(t, audio=True)
+
+    async def _code_on_request(self, t: Turn, *, audio: bool) -> list[Reply]:
+        if t.now < t.conv.cooldown_until:
+            return [texts.cooldown(t.tr, t.conv.cooldown_until - t.now)]
+        caption = texts.captcha_caption if audio else texts.new_code_caption
+        return [await self._new_code(t, caption, audio=audio)]
+
+    async def submit_code(self, t: Turn, message: Text) -> list[Reply]:
+        conv, now, tr = t.conv, t.now, t.tr
         challenge, pending = conv.challenge, conv.identity
         assert challenge is not None and pending is not None
         if now < conv.cooldown_until:
             return [texts.cooldown(tr, conv.cooldown_until - now)]
         if now - challenge.issued_at > self.config.captcha_ttl:
             caption = texts.code_expired_caption
-            return [await self._new_code(conv, tr, now, who, caption, audio=challenge.audio)]
-        typed = normalize_digits(text)
+            return [await self._new_code(t, caption, audio=challenge.audio)]
+        typed = normalize_digits(message.text)
         if len(typed) != 6 or not (typed.isascii() and typed.isdecimal()):
             # Not an attempt: nothing that could be the code.
             return [texts.code_format(tr, audio=challenge.audio)]
         if answer_matches(self.hash_key, challenge.code_hmac, typed):
             conv.challenge = None  # single use
             conv.failed_codes = 0
-            refusal = await self.limits.look_up(who, bytes.fromhex(pending.id_hmac), now)
+            refusal = await self.limits.look_up(t.who, bytes.fromhex(pending.id_hmac), now)
             if refusal is not None:
-                return self._refuse(conv, tr, refusal)
-            return await self._lookup(conv, pending, tr, now, who.chat_ref, reminders)
+                return _refuse(t, refusal)
+            return await self._lookup(t, pending)
         challenge.wrong += 1
         conv.failed_codes += 1
         if conv.failed_codes >= self.config.failed_codes_limit:
@@ -412,45 +367,142 @@ class Engine:
             return [texts.cooldown(tr, self.config.cooldown)]
         if challenge.wrong >= self.config.wrong_per_image:
             caption = texts.too_many_wrong_caption
-            return [await self._new_code(conv, tr, now, who, caption, audio=challenge.audio)]
+            return [await self._new_code(t, caption, audio=challenge.audio)]
         tries_left = self.config.wrong_per_image - challenge.wrong
         return [texts.wrong_code(tr, tries_left, audio=challenge.audio)]
 
-    async def _lookup(
+    async def _new_code(
         self,
-        conv: Conversation,
-        pending: PendingIdentity,
-        tr: Translator,
-        now: float,
-        chat_ref: str,
-        reminders: ChatReminders | None,
-    ) -> list[Reply]:
+        t: Turn,
+        caption: Callable[[Translator, str, bool], str],
+        *,
+        audio: bool = False,
+    ) -> Reply:
+        """A new code for the pending number, shown or spoken; a limit may say wait instead."""
+        conv, tr = t.conv, t.tr
+        assert conv.identity is not None
+        refusal = await self.limits.challenge(t.who, bytes.fromhex(conv.identity.id_hmac), t.now)
+        if refusal is not None:
+            return _refuse(t, refusal)[0]
+        code = new_code(self.config.captcha_test_code)
+        conv.challenge = Challenge(
+            code_hmac=code_digest(self.hash_key, code), issued_at=t.now, audio=audio
+        )
+        text, buttons = caption(tr, conv.identity.masked, audio), texts.new_code_buttons(tr)
+        if audio:
+            ogg = await self.captcha.render_audio(code, tr.locale)
+            return Voice(ogg, text, buttons, rtl=tr.locale == "ar", label=texts.audio_label(tr))
+        png = await self.captcha.render(code)
+        return Photo(png, text, buttons, rtl=tr.locale == "ar", alt=texts.image_alt(tr))
+
+    async def _lookup(self, t: Turn, pending: PendingIdentity) -> list[Reply]:
+        conv = t.conv
         id_hash = bytes.fromhex(pending.id_hmac)
         policies = await self.policies.policies_for_hmac(id_hash)
-        today = today_in(self.config.timezone, datetime.fromtimestamp(now, UTC))
+        today = today_in(self.config.timezone, datetime.fromtimestamp(t.now, UTC))
         coverages = coverage_for(policies, today, self.config.soon_days)
-        conv.lookups.append(now)
+        conv.lookups.append(t.now)
         conv.identity = None
         conv.step = Step.RESULT
         outcome = coverages[0].state.value if coverages else "not_found"
-        await self.audit.record(chat_ref, id_hash, outcome)
-        card = result_card(tr, pending.masked, coverages)
-        offer = reminders.offer(conv, pending, coverages, tr) if reminders else None
+        await self.audit.record(t.who.chat_ref, id_hash, outcome)
+        card = result_card(t.tr, pending.masked, coverages)
+        offer = t.reminders.offer(conv, pending, coverages, t.tr) if t.reminders else None
         if offer is not None:
             card = dataclasses.replace(card, buttons=((offer,), *card.buttons))
         return [card]
 
 
-def _path_after(data: str, prefix: str) -> Path | None:
-    if not data.startswith(prefix):
-        return None
-    try:
-        return Path(data[len(prefix) :])
-    except ValueError:
-        return None
+def prompt(conv: Conversation, tr: Translator) -> Message:
+    """What the bot is waiting for at this step."""
+    match conv.step:
+        case Step.START:
+            return texts.choose_path(tr)
+        case Step.ENTER_ID:
+            assert conv.path is not None
+            return texts.ask_number(tr, conv.path)
+        case Step.CAPTCHA:
+            return texts.waiting_for_captcha(tr)
+        case Step.RESULT:
+            return texts.after_result(tr)
+
+
+def _prompt_mid_lookup(t: Turn) -> list[Reply]:
+    """After a side answer (/reminders, /stop), what the lookup still waits for."""
+    step = t.conv.step
+    return [prompt(t.conv, t.tr)] if step is Step.ENTER_ID or step is Step.CAPTCHA else []
+
+
+def _refuse(t: Turn, refusal: Refusal) -> list[Reply]:
+    t.conv.restart()
+    t.conv.step = Step.RESULT
+    return [texts.refused(t.tr, refusal)]
+
+
+def _value_of(action: Action, with_reminders: bool) -> object:
+    """What the table is looked up by: the decoded button, or the action, or a finer kind
+    of text. A button nobody of ours sent stays a `Button` (no row has it: stale)."""
+    match action:
+        case Button(data=data):
+            return decode(data) or action
+        case Text(text=text) if with_reminders and consent_texts.is_stop_word(text):
+            return StopWord(text)
+        case Text(text=text) if len(text) > MAX_TEXT:
+            return TooLong(text)
+    return action
 
 
 def _pending(identity: IdentityNumber, key: bytes) -> PendingIdentity:
     return PendingIdentity(
         id_hmac=id_hmac(key, identity.digits).hex(), masked=identity.masked, kind=identity.kind
     )
+
+
+# ---------------------------------------------------------------------------- the table
+# At each step, which handler answers which kind of event. A kind is a button's type
+# (bot/conversation/buttons.py), a command ("/name") or a message: Text, TooLong, StopWord,
+# Other. Looked up in the step's row, then REMINDERS (channels that can write later), then
+# EVERY_STEP; anything else is a stale button or an unknown command, and gets what the
+# step is waiting for.
+
+Kind = type[object] | str
+Handler = Callable[[Engine, Turn, Any], Awaitable[list[Reply]]]
+Row = dict[Kind, Handler]
+
+FLOW: dict[Step, Row] = {
+    Step.START: {
+        Text: Engine.number_first,  # valid -> CAPTCHA (path from the number) · else the menu
+    },
+    Step.ENTER_ID: {
+        Text: Engine.submit_number,  # valid -> CAPTCHA · other path's -> offer the switch
+        SwitchPath: Engine.switch_path,  # -> CAPTCHA for the number just sent
+    },
+    Step.CAPTCHA: {
+        Text: Engine.submit_code,  # right -> RESULT · wrong: 3rd new image, 5th cool-down
+        NewCode: Engine.new_image,  # a new code, shown
+        AudioCode: Engine.new_audio,  # a new code, spoken (its replacements too)
+    },
+    Step.RESULT: {
+        Text: Engine.number_first,  # valid -> CAPTCHA · else -> START
+    },
+}
+EVERY_STEP: Row = {
+    ChoosePath: Engine.choose_path,  # -> ENTER_ID
+    NewLookup: Engine.restart,  # -> START
+    "/start": Engine.restart,  # -> START
+    "/cancel": Engine.cancel,  # -> START
+    About: Engine.about,
+    "/help": Engine.help,
+    SetLanguage: Engine.set_language,
+    "/language": Engine.toggle_language,
+    TooLong: Engine.too_long,
+    Other: Engine.unusable,
+}
+REMINDERS: Row = {  # consent.py; the step stays
+    RemindMe: Engine.remind_me,
+    "/reminders": Engine.list_reminders,
+    StopOne: Engine.stop_one,
+    StopAll: Engine.stop_all,
+    StopWord: Engine.stop_all,
+    "/stop": Engine.stop_all,
+}

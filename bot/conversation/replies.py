@@ -4,14 +4,29 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+# WhatsApp's reply-button title (a list row may have 24, its opening button 20). Counted as
+# Python's len(), emoji included. A keyboard of more than 3 buttons becomes a list there, so
+# every label must make sense on its own, out of its row.
+MAX_LABEL = 20
+
 
 @dataclass(frozen=True, slots=True)
 class ButtonSpec:
-    label: str
-    data: str  # at most 64 bytes (Telegram's callback_data limit)
+    label: str  # at most MAX_LABEL characters
+    data: str  # bot/conversation/buttons.py encodes it: at most 64 bytes (Telegram)
 
 
 Keyboard = tuple[tuple[ButtonSpec, ...], ...]  # rows of buttons
+
+
+def fit_label(text: str) -> str:
+    """A label from data (an insurer's name): whole words up to MAX_LABEL, then «…»."""
+    if len(text) <= MAX_LABEL:
+        return text
+    cut = text[: MAX_LABEL - 1]
+    if " " in cut:
+        cut = cut[: cut.rindex(" ")]
+    return cut.rstrip() + "…"
 
 
 @dataclass(frozen=True, slots=True)

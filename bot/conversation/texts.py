@@ -6,19 +6,28 @@ the engine) keeps the transition table readable.
 
 from __future__ import annotations
 
+from bot.conversation.buttons import (
+    About,
+    AudioCode,
+    ChoosePath,
+    NewCode,
+    NewLookup,
+    SetLanguage,
+    SwitchPath,
+    encode,
+)
 from bot.conversation.replies import ButtonSpec, Keyboard, Message
 from bot.domain.identity import IdProblem, InvalidIdentity, Path
 from bot.i18n import LANGUAGE_NAMES, SUPPORTED, Translator, wait_text
 from bot.limits import LimitKind, Refusal
 
-# Callback data of the bot's buttons (untrusted when it comes back: always re-checked).
-PATH_PREFIX = "path:"
-SWITCH_PREFIX = "switch:"
-LANG_PREFIX = "lang:"
-ABOUT = "about"
-NEW_CODE = "new_code"
-AUDIO_CODE = "audio_code"
-NEW_LOOKUP = "new_lookup"
+# The data of the buttons that carry nothing else, encoded once (bot/conversation/buttons.py).
+_ABOUT = encode(About())
+_NEW_CODE = encode(NewCode())
+_AUDIO_CODE = encode(AudioCode())
+_NEW_LOOKUP = encode(NewLookup())
+_CITIZEN = encode(ChoosePath(Path.CITIZEN))
+_RESIDENT = encode(ChoosePath(Path.RESIDENT))
 
 
 def _message(tr: Translator, text: str, buttons: Keyboard = ()) -> Message:
@@ -27,28 +36,28 @@ def _message(tr: Translator, text: str, buttons: Keyboard = ()) -> Message:
 
 def language_button(tr: Translator) -> ButtonSpec:
     other = next(lang for lang in SUPPORTED if lang != tr.locale)
-    return ButtonSpec(LANGUAGE_NAMES[other], LANG_PREFIX + other)
+    return ButtonSpec(LANGUAGE_NAMES[other], encode(SetLanguage(other)))
 
 
 def menu_buttons(tr: Translator) -> Keyboard:
     return (
         (
-            ButtonSpec(tr._("Citizen"), PATH_PREFIX + Path.CITIZEN),
-            ButtonSpec(tr._("Resident / visitor"), PATH_PREFIX + Path.RESIDENT),
+            ButtonSpec(tr._("Citizen"), _CITIZEN),
+            ButtonSpec(tr._("Resident / visitor"), _RESIDENT),
         ),
-        (ButtonSpec(tr._("About health insurance"), ABOUT), language_button(tr)),
+        (ButtonSpec(tr._("About insurance"), _ABOUT), language_button(tr)),
     )
 
 
 def new_lookup_buttons(tr: Translator) -> Keyboard:
-    return ((ButtonSpec(tr._("New lookup"), NEW_LOOKUP),),)
+    return ((ButtonSpec(tr._("New lookup"), _NEW_LOOKUP),),)
 
 
 def new_code_buttons(tr: Translator) -> Keyboard:
     return (
         (
-            ButtonSpec(tr._("New code"), NEW_CODE),
-            ButtonSpec(tr._("🔊 Audio code"), AUDIO_CODE),
+            ButtonSpec(tr._("New code"), _NEW_CODE),
+            ButtonSpec(tr._("🔊 Audio code"), _AUDIO_CODE),
         ),
     )
 
@@ -131,14 +140,14 @@ def wrong_path(tr: Translator, belongs_to: Path) -> Message:
             "This is an iqama or border number, not a national ID. "
             "Tap the button to check it as a resident or visitor, or send a national ID."
         )
-        label = tr._("Check as resident / visitor")
+        label = tr._("As resident/visitor")
     else:
         text = tr._(
             "This is a national ID of a citizen. "
             "Tap the button to check it as a citizen, or send an iqama or border number."
         )
-        label = tr._("Check as citizen")
-    return _message(tr, text, ((ButtonSpec(label, SWITCH_PREFIX + belongs_to),),))
+        label = tr._("As citizen")
+    return _message(tr, text, ((ButtonSpec(label, encode(SwitchPath(belongs_to))),),))
 
 
 def too_many_invalid(tr: Translator) -> Message:

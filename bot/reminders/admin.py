@@ -22,6 +22,16 @@ from enum import StrEnum
 
 from pydantic import BaseModel, ValidationError
 
+from bot.conversation.buttons import (
+    BroadcastAudience,
+    BroadcastButton,
+    BroadcastCancel,
+    BroadcastHalt,
+    BroadcastInsurers,
+    BroadcastSend,
+    BroadcastTemplate,
+    decode,
+)
 from bot.conversation.events import Action, Button, Command, Text
 from bot.conversation.replies import Reply
 from bot.domain.policy import Insurer
@@ -104,6 +114,13 @@ class AdminDialogue:
         have it (any other command also drops a draft, as /start would)."""
         now = time.time()
         draft = await self.drafts.load(chat_id, now)
+        button = decode(action.data) if isinstance(action, Button) else None
+        if isinstance(button, BroadcastHalt):
+            return await self._halt(button.broadcast_id, tr)
+        if isinstance(button, BroadcastButton):
+            if draft is None:
+                return AdminAnswer([texts.stale(tr)])
+            return await self._button(chat_id, draft, button, tr, now)
         match action:
             case Command(name="broadcast"):
                 return await self._start(chat_id, tr, now)
@@ -119,12 +136,6 @@ class AdminDialogue:
                 if draft is not None:
                     await self.drafts.drop(chat_id)
                 return None
-            case Button(data=data) if data.startswith(texts.HALT):
-                return await self._halt(data.removeprefix(texts.HALT), tr)
-            case Button(data=data) if data.startswith(texts.PREFIX):
-                if draft is None:
-                    return AdminAnswer([texts.stale(tr)])
-                return await self._button(chat_id, draft, data, tr, now)
             case Text(text=text) if draft is not None:
                 if draft.step is not DraftStep.CONTENT:
                     return AdminAnswer([texts.waiting_for(tr)])
@@ -143,27 +154,28 @@ class AdminDialogue:
         return AdminAnswer([texts.choose_audience(tr, active)])
 
     async def _button(
-        self, chat_id: str, draft: Draft, data: str, tr: Translator, now: float
+        self, chat_id: str, draft: Draft, button: BroadcastButton, tr: Translator, now: float
     ) -> AdminAnswer:
-        if data == texts.CANCEL:
+        step = draft.step
+        if isinstance(button, BroadcastCancel):
             await self.drafts.drop(chat_id)
             return AdminAnswer([texts.cancelled(tr)])
-        if data == texts.INSURERS and draft.step is DraftStep.AUDIENCE:
+        if isinstance(button, BroadcastInsurers) and step is DraftStep.AUDIENCE:
             insurers = await self.service.subscriptions.insurers_of_subscribers()
             return AdminAnswer([texts.choose_insurer(tr, insurers)])
-        if data.startswith(texts.AUDIENCE) and draft.step is DraftStep.AUDIENCE:
+        if isinstance(button, BroadcastAudience) and step is DraftStep.AUDIENCE:
             try:
-                audience = Audience.parse(data.removeprefix(texts.AUDIENCE))
+                audience = Audience.parse(button.audience)
             except BadAudience:
                 return AdminAnswer([texts.stale(tr)])
             draft.audience, draft.step = str(audience), DraftStep.CONTENT
             await self.drafts.save(chat_id, draft, now)
             insurer = await self._insurer(audience)
             return AdminAnswer([texts.choose_content(tr, audience, insurer)])
-        if data == texts.TEMPLATE and draft.step is DraftStep.CONTENT:
+        if isinstance(button, BroadcastTemplate) and step is DraftStep.CONTENT:
             draft.text = None
             return await self._preview(chat_id, draft, Content.expiry_template(), tr, now)
-        if data == texts.SEND and draft.step is DraftStep.CONFIRM:
+        if isinstance(button, BroadcastSend) and step is DraftStep.CONFIRM:
             return await self._send(chat_id, draft, tr)
         return AdminAnswer([texts.waiting_for(tr)])
 
@@ -213,10 +225,7 @@ class AdminDialogue:
         total = summary.total if summary is not None else 0
         return AdminAnswer([], start=(broadcast_id, total))
 
-    async def _halt(self, raw_id: str, tr: Translator) -> AdminAnswer:
-        if not (raw_id.isascii() and raw_id.isdecimal() and len(raw_id) < 19):
-            return AdminAnswer([texts.stale(tr)])
-        broadcast_id = int(raw_id)
+    async def _halt(self, broadcast_id: int, tr: Translator) -> AdminAnswer:
         if await self.service.broadcasts.cancel(broadcast_id):
             log.info("broadcast #%d cancelled by an admin", broadcast_id)
             return AdminAnswer([texts.halting(tr, broadcast_id)])

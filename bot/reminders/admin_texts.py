@@ -2,19 +2,27 @@
 
 from __future__ import annotations
 
-from bot.conversation.replies import ButtonSpec, Keyboard, Message
+from bot.conversation.buttons import (
+    BroadcastAudience,
+    BroadcastCancel,
+    BroadcastHalt,
+    BroadcastInsurers,
+    BroadcastSend,
+    BroadcastTemplate,
+    encode,
+)
+from bot.conversation.replies import ButtonSpec, Keyboard, Message, fit_label
 from bot.domain.policy import Insurer
 from bot.i18n import Translator
 from bot.reminders.audience import Audience
 from bot.reminders.texts import audience_text
 
-PREFIX = "bc:"  # every button of the dialogue; only admins' taps reach it
-AUDIENCE = PREFIX + "a:"  # + an audience as Audience.parse reads it
-INSURERS = PREFIX + "insurers"
-TEMPLATE = PREFIX + "template"
-SEND = PREFIX + "send"
-CANCEL = PREFIX + "cancel"
-HALT = PREFIX + "halt:"  # + broadcast id: stop a running broadcast
+# The dialogue's buttons (bot/conversation/buttons.py); only admins' taps reach it.
+_ALL = encode(BroadcastAudience("all"))
+_INSURERS = encode(BroadcastInsurers())
+_TEMPLATE = encode(BroadcastTemplate())
+_SEND = encode(BroadcastSend())
+_CANCEL = encode(BroadcastCancel())
 
 
 def _message(tr: Translator, text: str, buttons: Keyboard = ()) -> Message:
@@ -26,19 +34,19 @@ def plain(tr: Translator, text: str) -> Message:
 
 
 def _cancel_row(tr: Translator) -> tuple[ButtonSpec, ...]:
-    return (ButtonSpec(tr._("Cancel"), CANCEL),)
+    return (ButtonSpec(tr._("Cancel"), _CANCEL),)
 
 
 def choose_audience(tr: Translator, subscribers: int) -> Message:
     buttons: Keyboard = (
-        (ButtonSpec(tr._("All subscribers"), AUDIENCE + "all"),),
+        (ButtonSpec(tr._("All subscribers"), _ALL),),
         (
-            ButtonSpec(tr._("Expiring within 30 days"), AUDIENCE + "expiring:30"),
-            ButtonSpec(tr._("Within 7 days"), AUDIENCE + "expiring:7"),
+            ButtonSpec(tr._("Expiring in 30 days"), encode(BroadcastAudience("expiring:30"))),
+            ButtonSpec(tr._("Expiring in 7 days"), encode(BroadcastAudience("expiring:7"))),
         ),
         (
-            ButtonSpec(tr._("Expired"), AUDIENCE + "expired"),
-            ButtonSpec(tr._("By insurer"), INSURERS),
+            ButtonSpec(tr._("Already expired"), encode(BroadcastAudience("expired"))),
+            ButtonSpec(tr._("By insurer"), _INSURERS),
         ),
         _cancel_row(tr),
     )
@@ -61,12 +69,17 @@ def choose_insurer(tr: Translator, insurers: list[Insurer]) -> Message:
             tr,
             tr._("No subscriber has a policy with any insurer at the moment. Choose again:"),
             (
-                (ButtonSpec(tr._("All subscribers"), AUDIENCE + "all"),),
+                (ButtonSpec(tr._("All subscribers"), _ALL),),
                 _cancel_row(tr),
             ),
         )
     rows = [
-        tuple(ButtonSpec(i.name(tr.locale), f"{AUDIENCE}insurer:{i.code}") for i in pair)
+        tuple(
+            # Names are data and may be long: the button shows what fits, the next message
+            # the whole name.
+            ButtonSpec(fit_label(i.name(tr.locale)), encode(BroadcastAudience(f"insurer:{i.code}")))
+            for i in pair
+        )
         for pair in (insurers[k : k + 2] for k in range(0, len(insurers), 2))
     ]
     return _message(tr, tr._("Subscribers insured with which company?"), (*rows, _cancel_row(tr)))
@@ -81,7 +94,7 @@ def choose_content(tr: Translator, audience: Audience, insurer: Insurer | None) 
             "message now and send it.",
             audience=audience_text(audience, tr, insurer),
         ),
-        ((ButtonSpec(tr._("Built-in expiry reminder"), TEMPLATE),), _cancel_row(tr)),
+        ((ButtonSpec(tr._("Built-in reminder"), _TEMPLATE),), _cancel_row(tr)),
     )
 
 
@@ -101,7 +114,7 @@ def confirm(tr: Translator, audience: Audience, insurer: Insurer | None, count: 
         ]
     )
     return _message(
-        tr, text, ((ButtonSpec(tr._("Send"), SEND), ButtonSpec(tr._("Cancel"), CANCEL)),)
+        tr, text, ((ButtonSpec(tr._("Send"), _SEND), ButtonSpec(tr._("Cancel"), _CANCEL)),)
     )
 
 
@@ -159,7 +172,7 @@ def starting(tr: Translator, broadcast_id: int, count: int) -> Message:
 
 
 def halt_buttons(tr: Translator, broadcast_id: int) -> Keyboard:
-    return ((ButtonSpec(tr._("Stop sending"), f"{HALT}{broadcast_id}"),),)
+    return ((ButtonSpec(tr._("Stop sending"), encode(BroadcastHalt(broadcast_id))),),)
 
 
 def halting(tr: Translator, broadcast_id: int) -> Message:

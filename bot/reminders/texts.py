@@ -1,7 +1,8 @@
 """What reminders and broadcast reports say. Message ids are English; text lives in locales/.
 
-Every reminder carries a button that stops it (`stop_sub:<subscription id>`); a typed broadcast
-carries one that stops all of the chat's reminders (`stop_all`). The chat side handles both.
+Every reminder carries a button that stops it (`StopOne`); a typed broadcast carries one that
+stops all of the chat's reminders (`StopAll`). The chat side handles both; their data, which
+messages already delivered carry, is bot/conversation/buttons.py's.
 """
 
 from __future__ import annotations
@@ -10,17 +11,28 @@ import math
 from datetime import date, datetime, tzinfo
 from typing import Literal
 
+from bot.conversation.buttons import StopAll, StopOne, decode, encode
 from bot.conversation.replies import ButtonSpec, Message
 from bot.domain.policy import Insurer
 from bot.i18n import Translator, format_date, hours_text, minutes_text
 from bot.reminders.audience import Audience, AudienceKind
 
-STOP_SUB_PREFIX = "stop_sub:"
-STOP_ALL = "stop_all"
+
+def stop_this_button(subscription_id: int, tr: Translator) -> ButtonSpec:
+    return ButtonSpec(tr._("Stop these reminders"), encode(StopOne(subscription_id)))
+
+
+def stop_all_button(tr: Translator) -> ButtonSpec:
+    return ButtonSpec(tr._("Stop all reminders"), encode(StopAll()))
+
+
+# The codec's own names for the stop buttons, kept for older callers (tests/reminders).
+STOP_ALL = encode(StopAll())
+STOP_SUB_PREFIX = encode(StopOne(0)).removesuffix("0")
 
 
 def stop_data(subscription_id: int) -> str:
-    return f"{STOP_SUB_PREFIX}{subscription_id}"
+    return encode(StopOne(subscription_id))
 
 
 def parse_stop(data: str) -> int | Literal["all"] | None:
@@ -28,21 +40,12 @@ def parse_stop(data: str) -> int | Literal["all"] | None:
 
     The data is untrusted: the id must still be checked against the chat pressing it
     (`SubscriptionStore.unsubscribe` does)."""
-    if data == STOP_ALL:
-        return "all"
-    if data.startswith(STOP_SUB_PREFIX):
-        digits = data.removeprefix(STOP_SUB_PREFIX)
-        if digits.isascii() and digits.isdecimal() and len(digits) < 19:
-            return int(digits)
+    match decode(data):
+        case StopOne(subscription_id=subscription_id):
+            return subscription_id
+        case StopAll():
+            return "all"
     return None
-
-
-def stop_this_button(subscription_id: int, tr: Translator) -> ButtonSpec:
-    return ButtonSpec(tr._("Stop reminders for this number"), stop_data(subscription_id))
-
-
-def stop_all_button(tr: Translator) -> ButtonSpec:
-    return ButtonSpec(tr._("Stop all reminders"), STOP_ALL)
 
 
 def expiry_headline(

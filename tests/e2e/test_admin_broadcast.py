@@ -15,6 +15,7 @@ import pytest
 
 from bot.channels.telegram import CHANNEL
 from bot.conversation import consent_texts, texts
+from bot.conversation.buttons import BroadcastSend, encode
 from bot.conversation.replies import Message
 from bot.domain.policy import today_in
 from bot.i18n import strip_isolates
@@ -29,16 +30,16 @@ from tests.fakes.fake_bot_api import FakeBotAPI, Fault
 ADMIN = 900
 CITIZEN = AR._("Citizen")
 RESIDENT = AR._("Resident / visitor")
-REMIND = AR._("🔔 Remind me before the insurance ends")
+REMIND = AR._("🔔 Remind me to renew")
 ALL = AR._("All subscribers")
-EXPIRING_30 = AR._("Expiring within 30 days")
-EXPIRED = AR._("Expired")
+EXPIRING_30 = AR._("Expiring in 30 days")
+EXPIRED = AR._("Already expired")
 BY_INSURER = AR._("By insurer")
-TEMPLATE = AR._("Built-in expiry reminder")
+TEMPLATE = AR._("Built-in reminder")
 SEND = AR._("Send")
 CANCEL = AR._("Cancel")
 STOP_SENDING = AR._("Stop sending")
-STOP_THIS = AR._("Stop reminders for this number")
+STOP_THIS = AR._("Stop these reminders")
 STOP_ALL = AR._("Stop all reminders")
 
 # chat -> (path, number): demo policies (see data/demo_policies.csv), dated from today.
@@ -218,7 +219,7 @@ async def test_built_in_reminder_to_all_subscribers(bot: BotUnderTest) -> None:
         )
         in menu.text.splitlines()
     )
-    within_7 = AR._("Within 7 days")
+    within_7 = AR._("Expiring in 7 days")
     assert menu.buttons == [ALL, EXPIRING_30, within_7, EXPIRED, BY_INSURER, CANCEL]
 
     [content] = await admin.tap(ALL)
@@ -366,7 +367,7 @@ async def test_second_tap_on_send_sends_nothing_more(bot: BotUnderTest) -> None:
 
     [stale] = await admin.tap(SEND)
     assert stale.text == plain(admin_texts.stale(AR))
-    [stale] = await admin.press(admin_texts.SEND)
+    [stale] = await admin.press(encode(BroadcastSend()))
     assert stale.text == plain(admin_texts.stale(AR))
     assert len(await bot.reminders.broadcasts.recent()) == 1
     assert [o.text for o in api.sent_to(MEDGULF_7)[before:]] == [TYPED]

@@ -19,9 +19,9 @@ from tests.e2e.conftest import AR, EN, BotUnderTest, Person, StartBot
 
 CITIZEN = AR._("Citizen")
 RESIDENT = AR._("Resident / visitor")
-REMIND = AR._("🔔 Remind me before the insurance ends")
+REMIND = AR._("🔔 Remind me to renew")
 NEW_LOOKUP = AR._("New lookup")
-STOP_THIS = AR._("Stop reminders for this number")
+STOP_THIS = AR._("Stop these reminders")
 
 IN_30_DAYS = "1012345672"  # TAWUNIYA, expires in 30 days
 IN_7_DAYS = "1023456781"  # MEDGULF, expires in 7 days
@@ -293,8 +293,8 @@ async def test_english_and_a_language_switch_carry_over_to_the_reminders(
 ) -> None:
     person = await begin(bot, 609, language="en")
     card = await person.lookup(EN._("Citizen"), IN_7_DAYS)
-    assert card.buttons[0] == EN._("🔔 Remind me before the insurance ends")
-    [confirmation] = await person.tap(EN._("🔔 Remind me before the insurance ends"))
+    assert card.buttons[0] == EN._("🔔 Remind me to renew")
+    [confirmation] = await person.tap(EN._("🔔 Remind me to renew"))
     assert confirmation.text.startswith("🔔 Reminders are on for number 1*******81.")
     assert "• 1 day before it ends" in confirmation.text.splitlines()
     [subscription] = await active(bot, 609)

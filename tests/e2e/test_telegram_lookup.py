@@ -39,7 +39,7 @@ async def test_citizen_with_arabic_indic_digits_end_to_end(bot: BotUnderTest) ->
     person = bot.person()
     [greeting] = await person.say("/start")
     assert greeting.text == text_of(texts.greeting(AR))
-    assert greeting.buttons == [CITIZEN, RESIDENT, AR._("About health insurance"), "English"]
+    assert greeting.buttons == [CITIZEN, RESIDENT, AR._("About insurance"), "English"]
 
     [ask] = await person.tap(CITIZEN)
     assert ask.text == text_of(texts.ask_number(AR, Path.CITIZEN))
@@ -56,7 +56,7 @@ async def test_citizen_with_arabic_indic_digits_end_to_end(bot: BotUnderTest) ->
     assert "BUPA-77120345" in card.text
     assert_dates(card, in_days(bot, 200))
     assert "✅" in card.text
-    assert card.buttons == [AR._("🔔 Remind me before the insurance ends"), NEW_LOOKUP]
+    assert card.buttons == [AR._("🔔 Remind me to renew"), NEW_LOOKUP]
     # Plain text only: nothing is ever sent with a parse mode.
     assert all(o.parse_mode is None for o in bot.api.sent_to(person.chat_id))
 

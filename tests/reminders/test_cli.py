@@ -100,7 +100,7 @@ def test_broadcast_dry_run_previews_and_records_nothing(
     )
     out = capsys.readouterr().out
     assert "Recipients: 2" in out and "expires in 7 days" in out
-    assert "[ Stop reminders for this number ]" in out
+    assert "[ Stop these reminders ]" in out
     assert main(["broadcast", "--list"]) == 0
     assert "No broadcasts yet." in capsys.readouterr().out
 

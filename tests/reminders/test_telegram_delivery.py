@@ -68,7 +68,7 @@ async def test_a_reminder_arrives_with_its_stop_button_which_stops_it(
     assert reminder.parse_mode is None
     assert reminder.params.get("allow_paid_broadcast") is True
     [button] = reminder.buttons
-    assert button["text"] == "إيقاف التذكير لهذا الرقم"
+    assert button["text"] == "إيقاف هذه التذكيرات"
     # What the chat side does with the press: parse the data, stop that subscription.
     assert parse_stop(button["callback_data"]) == sub
     assert await tg.subscriptions.unsubscribe(sub, "telegram", 11)
