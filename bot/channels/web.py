@@ -12,14 +12,12 @@ value starts a new session. A cookie is free to drop, so what limits a client is
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import hashlib
 import logging
 import os
 import re
 import secrets
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -58,25 +56,6 @@ SECURITY_HEADERS = {
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "no-referrer",
 }
-
-
-class ChatLocks:
-    """One lock per chat so a chat's events are handled in order (and others in parallel)."""
-
-    def __init__(self) -> None:
-        self._locks: dict[str, asyncio.Lock] = {}
-        self._users: dict[str, int] = {}
-
-    async def run(self, chat_id: str, work: Callable[[], Any]) -> Any:
-        lock = self._locks.setdefault(chat_id, asyncio.Lock())
-        self._users[chat_id] = self._users.get(chat_id, 0) + 1
-        try:
-            async with lock:
-                return await work()
-        finally:
-            self._users[chat_id] -= 1
-            if not self._users[chat_id]:  # nobody waiting: forget the lock
-                del self._users[chat_id], self._locks[chat_id]
 
 
 def _buttons(keyboard: Keyboard) -> list[list[dict[str, str]]]:
@@ -176,7 +155,6 @@ def web_routes(runtime: Runtime) -> list[BaseRoute]:
     limits = runtime.limits(CHANNEL)
     proxies = runtime.settings.trusted_proxies
     default_locale = runtime.settings.default_locale
-    locks = ChatLocks()
 
     async def page(request: Request) -> Response:
         response = FileResponse(STATIC / "index.html")
@@ -215,7 +193,7 @@ def web_routes(runtime: Runtime) -> list[BaseRoute]:
         # Only a session the server issued (and has not pruned) is honoured.
         if _TOKEN_RE.fullmatch(token):
             chat_id = _chat_id(token)
-            replies = await locks.run(chat_id, lambda: service.resume(chat_id, event))
+            replies = await service.resume(chat_id, event)
         new_token = ""
         if replies is None:
             refusal = await limits.new_session(network, service.engine.clock())
@@ -224,7 +202,7 @@ def web_routes(runtime: Runtime) -> list[BaseRoute]:
                 return answer([texts.refused(tr, refusal)], 429)
             new_token = secrets.token_urlsafe(32)
             chat_id = _chat_id(new_token)
-            replies = await locks.run(chat_id, lambda: service.handle(chat_id, event))
+            replies = await service.handle(chat_id, event)
         response = answer(replies)
         if new_token:
             response.set_cookie(

@@ -1,15 +1,44 @@
-"""One channel's conversations: load the chat's state, run the engine, save the state."""
+"""One channel's conversations: one chat's events in order; load the chat's state, run the
+engine, save the state; and the one "something went wrong" reply, for every channel."""
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
+import logging
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
 
+from bot.conversation import texts
 from bot.conversation.engine import Engine
 from bot.conversation.events import Event
 from bot.conversation.replies import Reply
 from bot.conversation.state import Conversation
+from bot.i18n import pick_locale, translator_for
 from bot.store.conversations import ConversationStore
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+class ChatTurns:
+    """One chat's events one at a time, in the order they came; other chats in parallel."""
+
+    def __init__(self) -> None:
+        self._locks: dict[str, asyncio.Lock] = {}
+        self._users: dict[str, int] = {}
+
+    async def run(self, chat_id: str, work: Callable[[], Awaitable[T]]) -> T:
+        lock = self._locks.setdefault(chat_id, asyncio.Lock())
+        self._users[chat_id] = self._users.get(chat_id, 0) + 1
+        try:
+            async with lock:
+                return await work()
+        finally:
+            self._users[chat_id] -= 1
+            if not self._users[chat_id]:  # nobody waiting: forget the lock
+                del self._users[chat_id], self._locks[chat_id]
 
 
 class ConversationService:
@@ -20,6 +49,7 @@ class ConversationService:
         self.engine = engine
         self.store = store
         self.hash_key = hash_key
+        self.turns = ChatTurns()
 
     def chat_ref(self, chat_id: str) -> str:
         """Pseudonymous chat reference for the audit log (keyed, like identity numbers)."""
@@ -27,19 +57,36 @@ class ConversationService:
         return hmac.new(self.hash_key, message, hashlib.sha256).hexdigest()
 
     async def handle(self, chat_id: str, event: Event) -> list[Reply]:
-        """The caller must serialise calls per chat (one update of a chat at a time)."""
-        conv = await self.store.load(self.channel, chat_id)
-        return await self._run(chat_id, conv, event)
+        """One event of a chat; events of one chat are applied one after the other."""
+
+        async def turn() -> list[Reply]:
+            conv = await self.store.load(self.channel, chat_id)
+            return await self._run(chat_id, conv, event)
+
+        return await self.turns.run(chat_id, turn)
 
     async def resume(self, chat_id: str, event: Event) -> list[Reply] | None:
         """Like `handle`, for a chat that must already exist (a web session the server
         issued); None, with nothing stored, when it does not."""
-        conv = await self.store.load_existing(self.channel, chat_id)
-        if conv is None:
-            return None
-        return await self._run(chat_id, conv, event)
+
+        async def turn() -> list[Reply] | None:
+            conv = await self.store.load_existing(self.channel, chat_id)
+            if conv is None:
+                return None
+            return await self._run(chat_id, conv, event)
+
+        return await self.turns.run(chat_id, turn)
 
     async def _run(self, chat_id: str, conv: Conversation, event: Event) -> list[Reply]:
-        replies = await self.engine.handle(conv, event, self.chat_ref(chat_id), chat_id)
-        await self.store.save(self.channel, chat_id, conv)
+        locale = conv.locale
+        try:
+            replies = await self.engine.handle(conv, event, self.chat_ref(chat_id), chat_id)
+            await self.store.save(self.channel, chat_id, conv)
+        except Exception:
+            # The stored state stays as it was: the person can simply try again. The log
+            # line carries no event (it holds what the person typed).
+            log.exception("Error while handling a %s event", self.channel)
+            default = self.engine.config.default_locale
+            tr = translator_for(pick_locale(locale, event.platform_language, default))
+            return [texts.something_went_wrong(tr)]
         return replies

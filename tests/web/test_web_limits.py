@@ -265,3 +265,24 @@ async def test_every_page_has_the_security_headers(start_web: Start) -> None:
         assert response.status_code == 200
         assert "frame-ancestors 'self'" in response.headers["content-security-policy"]
         assert response.headers["x-frame-options"] == "SAMEORIGIN"
+
+
+async def test_an_unexpected_failure_gets_the_apology_and_keeps_the_state(
+    start_web: Start, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    web = await start_web()
+    assert web.runtime is not None
+    client = web.client()
+    await post(client, text=NUMBERS[0])
+
+    async def broken(id_hash: bytes) -> list[object]:
+        raise RuntimeError("the database went away")
+
+    real = web.runtime.policies.policies_for_hmac
+    monkeypatch.setattr(web.runtime.policies, "policies_for_hmac", broken)
+    [sorry] = await post(client, text=CODE)
+    assert "حدث خطأ" in text(sorry)
+    assert NUMBERS[0] not in caplog.text  # the log line carries no raw number
+    monkeypatch.setattr(web.runtime.policies, "policies_for_hmac", real)
+    # Nothing was saved by the failed turn: the same code still works.
+    assert "1*******08" in text((await post(client, text=CODE))[-1])
