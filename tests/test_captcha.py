@@ -332,3 +332,16 @@ def test_empty_expected_never_matches() -> None:
 def test_leading_zeros_matter() -> None:
     assert answer_matches(KEY, code_digest(KEY, "012345"), "٠١٢٣٤٥")
     assert not answer_matches(KEY, code_digest(KEY, "012345"), "12345")
+
+
+def test_codes_are_uniform_draws_from_a_buffered_csprng() -> None:
+    from collections import Counter
+
+    from bot.captcha.codes import _BufferedRandom
+
+    source = _BufferedRandom(chunk=64)  # refilled often: the refill path is exercised
+    counts = Counter(source.below(7) for _ in range(7000))
+    assert set(counts) == set(range(7))
+    assert all(800 < n < 1200 for n in counts.values())
+    codes = {new_code() for _ in range(200)}
+    assert len(codes) > 190 and all(len(c) == 6 and c.isdecimal() for c in codes)

@@ -97,6 +97,8 @@ class AiohttpRequest(BaseRequest):
             self._session = aiohttp.ClientSession(
                 connector=aiohttp.TCPConnector(limit=self._pool_size),
                 headers={"User-Agent": self.USER_AGENT},
+                # The Bot API sets no cookies; a real jar filters them on every request.
+                cookie_jar=aiohttp.DummyCookieJar(),
             )
             self._proxies = ProxyChoice(urllib.request.getproxies_environment())
 
