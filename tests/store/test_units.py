@@ -109,9 +109,10 @@ async def test_a_cancelled_transaction_is_rolled_back_and_frees_the_writer(db: D
     assert await ConversationStore(db).exists("web", "f")
 
 
-async def test_a_plain_read_cannot_write(db: Database) -> None:
-    with pytest.raises(sqlite3.OperationalError, match="readonly"):
-        await db.read("DELETE FROM insurers")
+async def test_readers_cannot_write(db: Database) -> None:
+    async with db.transaction():  # the writer is taken: plain reads go to a reader
+        with pytest.raises(sqlite3.OperationalError, match="readonly"):
+            await db.read("DELETE FROM insurers")
 
 
 async def test_subscriptions_racing_in_one_chat_keep_the_limit_and_never_double(
