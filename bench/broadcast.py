@@ -104,13 +104,11 @@ async def populate(db: Database, count: int) -> None:
         )
         for i in range(count)
     )
-    await db.conn.execute("BEGIN")
-    await db.conn.executemany(
+    await db.write_many(
         "INSERT INTO subscriptions (channel, chat_id, id_hmac, id_masked, locale, consented_at) "
         "VALUES (?, ?, ?, ?, ?, ?)",
         rows,
     )
-    await db.conn.execute("COMMIT")
 
 
 async def control(session: ClientSession, method: str, path: str, **kwargs: Any) -> Any:

@@ -209,7 +209,7 @@ async def test_the_web_chat_alone_prunes_idle_conversations_at_start(tmp_path: P
         store = ConversationStore(db)
         for chat_id in ("idle", "recent"):
             await store.save("web", chat_id, Conversation())
-        await db.conn.execute(
+        await db.write(
             "UPDATE conversations SET updated_at = '2000-01-01T00:00:00Z' WHERE chat_id = 'idle'"
         )
     port = free_port()

@@ -37,6 +37,8 @@ Decisions where the issue is silent:
 - Two processes never deliver the same job: each broadcast and the daily pass hold a lease in
   SQLite, which lapses when the holder stops renewing it or at once when the holder was a dead
   process on this machine.
-- No explicit transactions: the aiosqlite connection is shared by concurrent tasks, so every
-  write is one statement, ordered so that a crash between two leaves nothing inconsistent.
+- Writes of several statements are one transaction of the store (scheduling a day, creating a
+  broadcast with its recipients, closing or cancelling one with its counts, taking a lease);
+  claiming and recording one delivery are single statements. Units of work are isolated from
+  each other, so a failing one never takes another task's write with it.
 """

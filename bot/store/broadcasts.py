@@ -21,7 +21,7 @@ from enum import StrEnum
 from typing import Any
 
 from bot.reminders.audience import Audience, AudienceKind, Content, Template
-from bot.store.database import Database
+from bot.store.database import Database, Queries
 from bot.store.ledger import Ledger, parse_timestamp, timestamp
 from bot.store.subscriptions import (
     CURRENT_POLICY_ID,
@@ -139,9 +139,7 @@ class BroadcastStore:
     async def check_audience(self, audience: Audience) -> None:
         if audience.kind is AudienceKind.INSURER:
             rows = list(
-                await self.db.conn.execute_fetchall(
-                    "SELECT 1 FROM insurers WHERE code = ?", (audience.insurer,)
-                )
+                await self.db.read("SELECT 1 FROM insurers WHERE code = ?", (audience.insurer,))
             )
             if not rows:
                 raise UnknownInsurer(f"no insurer with code {audience.insurer!r}")
@@ -151,7 +149,7 @@ class BroadcastStore:
     ) -> int:
         members, params = _members(audience, content, today, channels)
         rows = list(
-            await self.db.conn.execute_fetchall(
+            await self.db.read(
                 f"SELECT count(*) FROM ({_ordered(members, content.per_subscription)})", params
             )
         )
@@ -164,9 +162,7 @@ class BroadcastStore:
         members, params = _members(audience, content, today, channels)
         ordered = _ordered(members, content.per_subscription)
         source = f"(SELECT * FROM ({ordered}) ORDER BY seq LIMIT 1)"
-        rows = list(
-            await self.db.conn.execute_fetchall(_RECIPIENT_SELECT.format(source=source), params)
-        )
+        rows = list(await self.db.read(_RECIPIENT_SELECT.format(source=source), params))
         return recipient_from_row((0,), tuple(rows[0])) if rows else None
 
     async def create(
@@ -180,48 +176,46 @@ class BroadcastStore:
     ) -> tuple[int, int]:
         """Record the broadcast and fix its recipients; returns (id, recipients).
 
-        Three single statements rather than a transaction (the connection is shared by
-        concurrent tasks): the row is `preparing` until its recipients are written, so a
-        resume never picks up a half-made broadcast. Raises EmptyAudience (nothing kept)."""
+        One transaction: the broadcast and its whole list of recipients, or nothing. Raises
+        EmptyAudience (nothing kept)."""
         members, params = _members(audience, content, today, channels)
-        conn = self.db.conn
-        cursor = await conn.execute(
-            "INSERT INTO broadcasts (created_at, created_by, audience, template, text, "
-            "progress_ref) VALUES (?, ?, ?, ?, ?, ?)",
-            (
-                timestamp(),
-                created_by,
-                str(audience),
-                content.template.value if content.template else None,
-                content.text,
-                progress_ref,
-            ),
-        )
-        broadcast_id = cursor.lastrowid
-        assert broadcast_id is not None
-        cursor = await conn.execute(
-            "INSERT INTO broadcast_recipients "
-            "(broadcast_id, seq, channel, chat_id, subscription_id, locale) "
-            f"SELECT ?, * FROM ({_ordered(members, content.per_subscription)})",
-            (broadcast_id, *params),
-        )
-        total = cursor.rowcount
-        if total == 0:
-            await conn.execute("DELETE FROM broadcasts WHERE id = ?", (broadcast_id,))
-            raise EmptyAudience(str(audience))
-        await conn.execute(
-            "UPDATE broadcasts SET total = ?, status = ? WHERE id = ?",
-            (total, BroadcastStatus.RUNNING.value, broadcast_id),
-        )
+        async with self.db.transaction() as unit:
+            written = await unit.write(
+                "INSERT INTO broadcasts (created_at, created_by, audience, template, text, "
+                "progress_ref) VALUES (?, ?, ?, ?, ?, ?)",
+                (
+                    timestamp(),
+                    created_by,
+                    str(audience),
+                    content.template.value if content.template else None,
+                    content.text,
+                    progress_ref,
+                ),
+            )
+            broadcast_id = written.lastrowid
+            assert broadcast_id is not None
+            written = await unit.write(
+                "INSERT INTO broadcast_recipients "
+                "(broadcast_id, seq, channel, chat_id, subscription_id, locale) "
+                f"SELECT ?, * FROM ({_ordered(members, content.per_subscription)})",
+                (broadcast_id, *params),
+            )
+            total = written.rowcount
+            if total == 0:
+                raise EmptyAudience(str(audience))  # rolls the broadcast row back
+            await unit.write(
+                "UPDATE broadcasts SET total = ?, status = ? WHERE id = ?",
+                (total, BroadcastStatus.RUNNING.value, broadcast_id),
+            )
         return broadcast_id, total
 
     async def set_progress_ref(self, broadcast_id: int, ref: str | None) -> None:
-        await self.db.conn.execute(
+        await self.db.write(
             "UPDATE broadcasts SET progress_ref = ? WHERE id = ?", (ref, broadcast_id)
         )
 
     async def page(self, broadcast_id: int, after_seq: int, limit: int) -> list[Recipient]:
-        rows = await self.db.conn.execute_fetchall(
+        rows = await self.db.read(
             _RECIPIENT_SELECT.format(source="broadcast_recipients")
             + " WHERE r.broadcast_id = ? AND r.status = 'pending' AND r.seq > ?"
             " ORDER BY r.seq LIMIT ?",
@@ -234,7 +228,7 @@ class BroadcastStore:
         subscription of the chat (typed text) must still be active."""
         broadcast_id, seq = key
         rows = list(
-            await self.db.conn.execute_fetchall(
+            await self.db.write_returning(
                 """
                 UPDATE broadcast_recipients SET
                   status = CASE WHEN c.ok THEN 'sending' ELSE 'skipped' END,
@@ -260,15 +254,17 @@ class BroadcastStore:
     async def reset_in_flight(self, broadcast_id: int) -> int:
         """Rows left `sending` by a process that died: maybe delivered, so sending them again
         is the only way to lose nobody; this is the only way anyone receives a duplicate."""
-        cursor = await self.db.conn.execute(
+        written = await self.db.write(
             "UPDATE broadcast_recipients SET status = 'pending', resent = resent + 1 "
             "WHERE broadcast_id = ? AND status = 'sending'",
             (broadcast_id,),
         )
-        return cursor.rowcount
+        return written.rowcount
 
-    async def counts(self, broadcast_id: int) -> dict[DeliveryStatus, int]:
-        rows = await self.db.conn.execute_fetchall(
+    async def counts(
+        self, broadcast_id: int, unit: Queries | None = None
+    ) -> dict[DeliveryStatus, int]:
+        rows = await (unit or self.db).read(
             "SELECT status, count(*) FROM broadcast_recipients WHERE broadcast_id = ? "
             "GROUP BY status",
             (broadcast_id,),
@@ -277,7 +273,7 @@ class BroadcastStore:
 
     async def failure_reasons(self, broadcast_id: int, limit: int = 5) -> list[tuple[str, int]]:
         """The commonest reasons recipients failed, for the report."""
-        rows = await self.db.conn.execute_fetchall(
+        rows = await self.db.read(
             "SELECT reason, count(*) AS n FROM broadcast_recipients "
             "WHERE broadcast_id = ? AND status = 'failed' GROUP BY reason ORDER BY n DESC LIMIT ?",
             (broadcast_id, limit),
@@ -286,24 +282,24 @@ class BroadcastStore:
 
     async def status(self, broadcast_id: int) -> BroadcastStatus | None:
         rows = list(
-            await self.db.conn.execute_fetchall(
-                "SELECT status FROM broadcasts WHERE id = ?", (broadcast_id,)
-            )
+            await self.db.read("SELECT status FROM broadcasts WHERE id = ?", (broadcast_id,))
         )
         return BroadcastStatus(str(rows[0][0])) if rows else None
 
     async def finish_broadcast(self, broadcast_id: int, status: BroadcastStatus) -> None:
         """Close the record with its final counts (kept even if recipient rows are purged)."""
-        if status is BroadcastStatus.CANCELLED:
-            await self._skip_pending(broadcast_id)
-        await self.db.conn.execute(
-            "UPDATE broadcasts SET status = ? WHERE id = ? AND status = 'running'",
-            (status.value, broadcast_id),
-        )
-        await self._store_counts(broadcast_id)
+        async with self.db.transaction() as unit:
+            if status is BroadcastStatus.CANCELLED:
+                await self._skip_pending(unit, broadcast_id)
+            await unit.write(
+                "UPDATE broadcasts SET status = ? WHERE id = ? AND status = 'running'",
+                (status.value, broadcast_id),
+            )
+            await self._store_counts(unit, broadcast_id)
 
-    async def _skip_pending(self, broadcast_id: int) -> None:
-        await self.db.conn.execute(
+    @staticmethod
+    async def _skip_pending(unit: Queries, broadcast_id: int) -> None:
+        await unit.write(
             "UPDATE broadcast_recipients SET status = 'skipped', reason = 'cancelled', "
             "updated_at = ? WHERE broadcast_id = ? AND status = 'pending'",
             (timestamp(), broadcast_id),
@@ -311,18 +307,19 @@ class BroadcastStore:
 
     async def cancel(self, broadcast_id: int) -> bool:
         """Stop a running broadcast: whoever delivers it notices within seconds."""
-        cursor = await self.db.conn.execute(
-            "UPDATE broadcasts SET status = ? WHERE id = ? AND status = ?",
-            (BroadcastStatus.CANCELLED.value, broadcast_id, BroadcastStatus.RUNNING.value),
-        )
-        if cursor.rowcount:
-            await self._skip_pending(broadcast_id)
-            await self._store_counts(broadcast_id)
-        return cursor.rowcount > 0
+        async with self.db.transaction() as unit:
+            written = await unit.write(
+                "UPDATE broadcasts SET status = ? WHERE id = ? AND status = ?",
+                (BroadcastStatus.CANCELLED.value, broadcast_id, BroadcastStatus.RUNNING.value),
+            )
+            if written.rowcount:
+                await self._skip_pending(unit, broadcast_id)
+                await self._store_counts(unit, broadcast_id)
+        return written.rowcount > 0
 
-    async def _store_counts(self, broadcast_id: int) -> None:
-        counts = await self.counts(broadcast_id)
-        await self.db.conn.execute(
+    async def _store_counts(self, unit: Queries, broadcast_id: int) -> None:
+        counts = await self.counts(broadcast_id, unit)
+        await unit.write(
             "UPDATE broadcasts SET sent = ?, failed = ?, blocked = ?, skipped = ?, "
             "finished_at = coalesce(finished_at, ?), resent = (SELECT count(*) FROM "
             "broadcast_recipients WHERE broadcast_id = broadcasts.id AND resent > 0) "
@@ -337,9 +334,10 @@ class BroadcastStore:
             ),
         )
 
-    async def _resent(self, broadcast_id: int) -> int:
+    @staticmethod
+    async def _resent(unit: Queries, broadcast_id: int) -> int:
         rows = list(
-            await self.db.conn.execute_fetchall(
+            await unit.read(
                 "SELECT count(*) FROM broadcast_recipients WHERE broadcast_id = ? AND resent > 0",
                 (broadcast_id,),
             )
@@ -347,7 +345,7 @@ class BroadcastStore:
         return int(rows[0][0])
 
     async def unfinished(self) -> list[int]:
-        rows = await self.db.conn.execute_fetchall(
+        rows = await self.db.read(
             "SELECT id FROM broadcasts WHERE status = ? ORDER BY id",
             (BroadcastStatus.RUNNING.value,),
         )
@@ -363,7 +361,13 @@ class BroadcastStore:
         )
 
     async def _summaries(self, tail: str, params: tuple[Any, ...]) -> list[BroadcastSummary]:
-        rows = await self.db.conn.execute_fetchall(
+        async with self.db.snapshot() as unit:  # live counts as of the same moment as the rows
+            return await self._read_summaries(unit, tail, params)
+
+    async def _read_summaries(
+        self, unit: Queries, tail: str, params: tuple[Any, ...]
+    ) -> list[BroadcastSummary]:
+        rows = await unit.read(
             "SELECT id, created_at, created_by, audience, template, text, status, total, sent, "
             f"failed, blocked, skipped, resent, finished_at, progress_ref FROM broadcasts {tail}",
             params,
@@ -375,8 +379,8 @@ class BroadcastStore:
             counts = [int(r[8]), int(r[9]), int(r[10]), int(r[11])]
             resent = int(r[12])
             if status is BroadcastStatus.RUNNING:  # live figures while it runs
-                resent = await self._resent(int(r[0]))
-                live = await self.counts(int(r[0]))
+                resent = await self._resent(unit, int(r[0]))
+                live = await self.counts(int(r[0]), unit)
                 counts = [
                     live.get(s, 0)
                     for s in (
@@ -447,47 +451,38 @@ class Leases:
         return False
 
     async def acquire(self, name: str) -> bool:
-        """Compare-and-swap on the row seen, in single statements (no transaction on the
-        shared connection): of two processes racing for a lapsed lease, one wins."""
+        """Read the lease and take it if free or lapsed, in one transaction: of two processes
+        racing for a lapsed lease, one wins (the other waits for the write lock, then sees it
+        taken)."""
         now = time.time()
-        conn = self.db.conn
-        rows = list(
-            await conn.execute_fetchall(
+        async with self.db.transaction() as unit:
+            row = await unit.read_one(
                 "SELECT owner, expires_at FROM leases WHERE name = ?", (name,)
             )
-        )
-        if not rows:
-            cursor = await conn.execute(
-                "INSERT OR IGNORE INTO leases (name, owner, expires_at) VALUES (?, ?, ?)",
+            if row is not None and not self._lapsed(str(row[0]), float(row[1]), now):
+                return False
+            await unit.write(
+                "INSERT INTO leases (name, owner, expires_at) VALUES (?, ?, ?) "
+                "ON CONFLICT (name) DO UPDATE SET owner = excluded.owner, "
+                "expires_at = excluded.expires_at",
                 (name, self.owner, now + self.ttl),
             )
-            return cursor.rowcount == 1
-        owner, expires_at = str(rows[0][0]), float(rows[0][1])
-        if not self._lapsed(owner, expires_at, now):
-            return False
-        cursor = await conn.execute(
-            "UPDATE leases SET owner = ?, expires_at = ? "
-            "WHERE name = ? AND owner = ? AND expires_at = ?",
-            (self.owner, now + self.ttl, name, owner, expires_at),
-        )
-        return cursor.rowcount == 1
+        return True
 
     async def renew(self, name: str) -> bool:
-        cursor = await self.db.conn.execute(
+        written = await self.db.write(
             "UPDATE leases SET expires_at = ? WHERE name = ? AND owner = ?",
             (time.time() + self.ttl, name, self.owner),
         )
-        return cursor.rowcount > 0
+        return written.rowcount > 0
 
     async def release(self, name: str) -> None:
-        await self.db.conn.execute(
-            "DELETE FROM leases WHERE name = ? AND owner = ?", (name, self.owner)
-        )
+        await self.db.write("DELETE FROM leases WHERE name = ? AND owner = ?", (name, self.owner))
 
     async def held_elsewhere(self, prefix: str = "") -> list[str]:
         """Names of live leases other processes hold (e.g. to warn before a second sender)."""
         now = time.time()
-        rows = await self.db.conn.execute_fetchall(
+        rows = await self.db.read(
             "SELECT name, owner, expires_at FROM leases WHERE name LIKE ? || '%'", (prefix,)
         )
         return [

@@ -39,13 +39,13 @@ class ConversationStore:
     # in the same table under a channel name of its own.
 
     async def load_json(self, channel: str, chat_id: str) -> str | None:
-        rows = await self.db.conn.execute_fetchall(
+        rows = await self.db.read(
             "SELECT state FROM conversations WHERE channel = ? AND chat_id = ?", (channel, chat_id)
         )
         return next((str(state) for (state,) in rows), None)
 
     async def save_json(self, channel: str, chat_id: str, state: str) -> None:
-        await self.db.conn.execute(
+        await self.db.write(
             "INSERT INTO conversations (channel, chat_id, state) VALUES (?, ?, ?) "
             "ON CONFLICT (channel, chat_id) DO UPDATE SET state = excluded.state, "
             "updated_at = strftime('%Y-%m-%dT%H:%M:%SZ', 'now')",
@@ -53,7 +53,7 @@ class ConversationStore:
         )
 
     async def exists(self, channel: str, chat_id: str) -> bool:
-        rows = await self.db.conn.execute_fetchall(
+        rows = await self.db.read(
             "SELECT 1 FROM conversations WHERE channel = ? AND chat_id = ?", (channel, chat_id)
         )
         return bool(rows)
@@ -63,15 +63,15 @@ class ConversationStore:
         (one row per person on a channel that costs a phone number); a web session, which
         costs nothing to start, never does."""
         cutoff = ((now or datetime.now(UTC)) - idle).strftime("%Y-%m-%dT%H:%M:%SZ")
-        cursor = await self.db.conn.execute(
+        written = await self.db.write(
             "DELETE FROM conversations WHERE updated_at < ? "
             "AND (channel = 'web' OR json_extract(state, '$.locale') IS NULL)",
             (cutoff,),
         )
-        return cursor.rowcount
+        return written.rowcount
 
     async def delete(self, channel: str, chat_id: str) -> None:
-        await self.db.conn.execute(
+        await self.db.write(
             "DELETE FROM conversations WHERE channel = ? AND chat_id = ?", (channel, chat_id)
         )
 
@@ -84,7 +84,7 @@ class AuditLog:
         self.channel = channel
 
     async def record(self, chat_ref: str, id_hash: bytes, outcome: str) -> None:
-        await self.db.conn.execute(
+        await self.db.write(
             "INSERT INTO audit_lookups (at, channel, chat_hash, id_hmac, outcome) "
             "VALUES (?, ?, ?, ?, ?)",
             (
@@ -99,7 +99,7 @@ class AuditLog:
 
 async def prune_audit(db: Database, retention_days: int, now: datetime | None = None) -> int:
     cutoff = (now or datetime.now(UTC)) - timedelta(days=retention_days)
-    cursor = await db.conn.execute(
+    written = await db.write(
         "DELETE FROM audit_lookups WHERE at < ?", (cutoff.strftime("%Y-%m-%dT%H:%M:%SZ"),)
     )
-    return cursor.rowcount
+    return written.rowcount

@@ -1,13 +1,41 @@
-"""The SQLite connection: pragmas, transactions and versioned migrations at start-up."""
+"""The SQLite store: units of work isolated from each other, pragmas, migrations at start-up.
+
+A unit of work is one statement, or one transaction of several. Each runs on a connection no
+other task is using at that moment, so nothing of another task's lands inside it:
+
+    rows = await db.read("SELECT ...", params)            # a reader connection
+    done = await db.write("UPDATE ...", params)           # the writer, one statement
+    async with db.transaction() as unit:                  # the writer, BEGIN IMMEDIATE
+        await unit.write("INSERT ...")                    #   ... all or nothing
+        rows = await unit.read("SELECT ...")              #   sees its own writes
+    async with db.snapshot() as unit:                     # a reader: several reads,
+        ...                                               #   one consistent view
+
+A small pool, because that is SQLite in WAL mode (one writer, any number of readers) and the
+model PostgreSQL will have behind the same interface:
+- one writer connection, held by one unit at a time (an asyncio lock): a write transaction
+  never shares its connection, so a statement from another task waits for COMMIT instead of
+  being rolled back with it;
+- reader connections (opened as needed, at most `readers`, `query_only`) for plain reads
+  while a transaction holds the writer: WAL shows them the last committed state only, never
+  another task's open transaction. With no transaction open, a plain read runs on the writer
+  (queued before any later BEGIN, so outside it): measured, spreading the hot path's calls
+  over several threads cost ~1.5 ms CPU per lookup in GIL hand-offs.
+A single statement outside a transaction is atomic by itself (autocommit), so the hot path
+pays no BEGIN/COMMIT: one thread hop per store call, as before.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+import sqlite3
+from collections.abc import AsyncIterator, Iterable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
+from typing import Any, Protocol
 
 import aiosqlite
 
@@ -15,45 +43,213 @@ from bot.store.migrations import MIGRATIONS
 
 log = logging.getLogger(__name__)
 
+Row = sqlite3.Row
+Params = Sequence[Any]
+
+READERS = 4
+
+_PRAGMAS = (
+    "PRAGMA busy_timeout = 5000",  # another process holding the write lock: wait, not fail
+    "PRAGMA foreign_keys = ON",
+    "PRAGMA synchronous = NORMAL",  # WAL + NORMAL: durable across process crashes
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Written:
+    """What one write statement did."""
+
+    rowcount: int
+    lastrowid: int | None
+
+
+class Queries(Protocol):
+    """Statements one can run: on the database (each its own unit) or inside a unit."""
+
+    async def read(self, sql: str, params: Params = ()) -> list[Row]: ...
+    async def read_one(self, sql: str, params: Params = ()) -> Row | None: ...
+    async def write(self, sql: str, params: Params = ()) -> Written: ...
+    async def write_many(self, sql: str, rows: Iterable[Params]) -> int: ...
+    async def write_returning(self, sql: str, params: Params = ()) -> list[Row]: ...
+
+
+class Unit:
+    """Statements inside one unit of work, on the connection it holds."""
+
+    def __init__(self, conn: aiosqlite.Connection) -> None:
+        self.conn = conn
+
+    async def read(self, sql: str, params: Params = ()) -> list[Row]:
+        return list(await self.conn.execute_fetchall(sql, params))
+
+    async def read_one(self, sql: str, params: Params = ()) -> Row | None:
+        return next(iter(await self.conn.execute_fetchall(sql, params)), None)
+
+    async def write(self, sql: str, params: Params = ()) -> Written:
+        cursor = await self.conn.execute(sql, params)
+        return Written(cursor.rowcount, cursor.lastrowid)
+
+    async def write_many(self, sql: str, rows: Iterable[Params]) -> int:
+        cursor = await self.conn.executemany(sql, rows)
+        return cursor.rowcount
+
+    async def write_returning(self, sql: str, params: Params = ()) -> list[Row]:
+        return list(await self.conn.execute_fetchall(sql, params))
+
+
+async def _connect(path: Path | str, *pragmas: str) -> aiosqlite.Connection:
+    # isolation_level=None: the sqlite3 module must not open transactions behind our back;
+    # every multi-statement write is an explicit BEGIN IMMEDIATE ... COMMIT.
+    conn = await aiosqlite.connect(path, isolation_level=None)
+    conn.row_factory = aiosqlite.Row
+    try:
+        for pragma in (*_PRAGMAS, *pragmas):
+            # Fetched, not just executed: a pragma that answers a row (journal_mode) would
+            # otherwise keep its statement open, and the lock with it, until collected.
+            await conn.execute_fetchall(pragma)
+    except BaseException:
+        await conn.close()
+        raise
+    return conn
+
+
+async def _end(conn: aiosqlite.Connection, statement: str) -> None:
+    """COMMIT or ROLLBACK. Queued on the connection's thread before anything else can be, so
+    even if the task is cancelled while waiting, the next unit starts after it."""
+    await conn.execute(statement)
+
 
 class Database:
-    """One aiosqlite connection in autocommit mode; writes go through `transaction()`."""
+    """The writer connection and a pool of readers over one SQLite file."""
 
-    def __init__(self, conn: aiosqlite.Connection, path: Path | str) -> None:
-        self.conn = conn
+    def __init__(self, writer: aiosqlite.Connection, path: Path | str, readers: int) -> None:
         self.path = path
-        # One connection is shared by every task: transactions from two tasks must not nest.
-        self._write = asyncio.Lock()
+        self._writer = writer
+        self._write_lock = asyncio.Lock()
+        self._transaction_open = False  # on the writer: plain reads go to a reader meanwhile
+        self._reader_slots = asyncio.Semaphore(readers)
+        self._idle: list[aiosqlite.Connection] = []
+        self._readers: list[aiosqlite.Connection] = []
 
     @classmethod
-    async def open(cls, path: Path | str) -> Database:
-        if str(path) != ":memory:":
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
-        # isolation_level=None: the sqlite3 module must not open transactions behind our back;
-        # every multi-statement write is an explicit BEGIN IMMEDIATE ... COMMIT.
-        conn = await aiosqlite.connect(path, isolation_level=None)
-        conn.row_factory = aiosqlite.Row
-        db = cls(conn, path)
+    async def open(cls, path: Path | str, *, readers: int = READERS) -> Database:
+        if str(path) == ":memory:" or str(path).startswith("file:"):
+            # Each connection to ":memory:" is a database of its own: readers would see nothing.
+            raise ValueError(
+                "the store needs a database file (readers are connections of their own)"
+            )
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        writer = await _connect(path, "PRAGMA journal_mode = WAL")
+        db = cls(writer, path, readers)
         try:
-            await db._configure()
             await db.migrate()
         except BaseException:
-            await conn.close()
+            await db.close()
             raise
         return db
 
-    async def _configure(self) -> None:
-        for pragma in (
-            "PRAGMA journal_mode = WAL",
-            "PRAGMA synchronous = NORMAL",  # WAL + NORMAL: durable across process crashes
-            "PRAGMA busy_timeout = 5000",
-            "PRAGMA foreign_keys = ON",
-        ):
-            await self.conn.execute(pragma)
+    # -- single statements, each a unit of its own ---------------------------------------------
+
+    async def read(self, sql: str, params: Params = ()) -> list[Row]:
+        """One query that sees only committed data, never another task's open transaction.
+
+        On the writer while no transaction holds it (queued before any later BEGIN, so it runs
+        outside it: the hot path stays on one thread, as measured cheapest), else a reader."""
+        if not self._transaction_open:
+            return list(await self._writer.execute_fetchall(sql, params))
+        async with self._reader_slots:
+            conn = self._idle.pop() if self._idle else await self._open_reader()
+            try:
+                return list(await conn.execute_fetchall(sql, params))
+            finally:
+                self._idle.append(conn)
+
+    async def read_one(self, sql: str, params: Params = ()) -> Row | None:
+        return next(iter(await self.read(sql, params)), None)
+
+    async def write(self, sql: str, params: Params = ()) -> Written:
+        """One write statement on the writer, atomic by itself; waits for an open transaction."""
+        if self._write_lock.locked():
+            async with self._write_lock:
+                cursor = await self._writer.execute(sql, params)
+        else:
+            # Nobody holds the writer: queued now, it runs before any later BEGIN. No lock
+            # round trip on the hot path (measured: ~0.8 ms CPU per lookup under load).
+            cursor = await self._writer.execute(sql, params)
+        return Written(cursor.rowcount, cursor.lastrowid)
+
+    async def write_returning(self, sql: str, params: Params = ()) -> list[Row]:
+        """One write statement with RETURNING (a claim): the rows it returned."""
+        if self._write_lock.locked():
+            async with self._write_lock:
+                return list(await self._writer.execute_fetchall(sql, params))
+        return list(await self._writer.execute_fetchall(sql, params))
+
+    async def write_many(self, sql: str, rows: Iterable[Params]) -> int:
+        """One statement over many rows, all or none (autocommit would commit row by row)."""
+        async with self.transaction() as unit:
+            return await unit.write_many(sql, rows)
+
+    # -- units of several statements -----------------------------------------------------------
+
+    @contextlib.asynccontextmanager
+    async def transaction(self, on: aiosqlite.Connection | None = None) -> AsyncIterator[Unit]:
+        """A write transaction: committed when the block ends, rolled back if it raises.
+
+        `on`: a connection from `dedicated()` (its temp tables), instead of the writer; still
+        one write transaction at a time in this process (others wait here, not in SQLite)."""
+        conn = on or self._writer
+        async with self._write_lock:
+            # Set before BEGIN is queued, cleared once COMMIT or ROLLBACK has run.
+            self._transaction_open = conn is self._writer
+            try:
+                await conn.execute("BEGIN IMMEDIATE")
+                try:
+                    yield Unit(conn)
+                    await _end(conn, "COMMIT")
+                except BaseException:
+                    # Also after a failed COMMIT: never let go of the lock mid-transaction.
+                    try:
+                        await _end(conn, "ROLLBACK")
+                    except sqlite3.OperationalError:  # SQLite rolled back already (disk full)
+                        log.warning("rollback after a failed transaction failed", exc_info=True)
+                    raise
+            finally:
+                self._transaction_open = False
+
+    @contextlib.asynccontextmanager
+    async def snapshot(self) -> AsyncIterator[Unit]:
+        """Several reads that see the database as of one moment (a read transaction)."""
+        async with self._reader_slots:
+            conn = self._idle.pop() if self._idle else await self._open_reader()
+            try:
+                await conn.execute("BEGIN")
+                try:
+                    yield Unit(conn)
+                finally:
+                    await _end(conn, "ROLLBACK")
+            finally:
+                self._idle.append(conn)
+
+    @contextlib.asynccontextmanager
+    async def dedicated(self) -> AsyncIterator[aiosqlite.Connection]:
+        """A connection of one's own for long work with temp tables (an import's staging),
+        so it holds neither the writer nor a reader. Write on it through `transaction(on=)`."""
+        conn = await _connect(self.path)
+        try:
+            yield conn
+        finally:
+            await conn.close()
+
+    async def _open_reader(self) -> aiosqlite.Connection:
+        conn = await _connect(self.path, "PRAGMA query_only = ON")
+        self._readers.append(conn)
+        return conn
+
+    # -- schema --------------------------------------------------------------------------------
 
     async def schema_version(self) -> int:
-        async with self.conn.execute("PRAGMA user_version") as cursor:
-            row = await cursor.fetchone()
+        row = await self.read_one("PRAGMA user_version")
         return int(row[0]) if row else 0
 
     async def migrate(self) -> None:
@@ -66,27 +262,19 @@ class Database:
                 f"({latest}); upgrade the program."
             )
         for version in range(current + 1, latest + 1):
-            async with self.transaction():
+            async with self.transaction() as unit:
                 for statement in MIGRATIONS[version - 1]:
-                    await self.conn.execute(statement)
+                    await unit.write(statement)
                 # user_version is transactional: a failed migration leaves the old number.
-                await self.conn.execute(f"PRAGMA user_version = {version}")
+                await unit.write(f"PRAGMA user_version = {version}")
             log.info("Database migrated to schema version %d", version)
 
-    @asynccontextmanager
-    async def transaction(self) -> AsyncIterator[aiosqlite.Connection]:
-        async with self._write:
-            await self.conn.execute("BEGIN IMMEDIATE")
-            try:
-                yield self.conn
-            except BaseException:
-                await self.conn.execute("ROLLBACK")
-                raise
-            else:
-                await self.conn.execute("COMMIT")
-
     async def close(self) -> None:
-        await self.conn.close()
+        for conn in self._readers:
+            await conn.close()
+        self._readers.clear()
+        self._idle.clear()
+        await self._writer.close()
 
     async def __aenter__(self) -> Database:
         return self

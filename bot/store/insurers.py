@@ -25,16 +25,14 @@ def read_insurers_file(path: Path = INSURERS_FILE) -> list[Insurer]:
 
 async def sync_insurers(db: Database, insurers: list[Insurer]) -> None:
     """Add new insurers and refresh names; never delete (policies point at them)."""
-    async with db.transaction() as conn:
-        await conn.executemany(
-            "INSERT INTO insurers (code, name_ar, name_en) VALUES (?, ?, ?) "
-            "ON CONFLICT (code) DO UPDATE SET name_ar = excluded.name_ar, "
-            "name_en = excluded.name_en",
-            [(i.code, i.name_ar, i.name_en) for i in insurers],
-        )
+    await db.write_many(
+        "INSERT INTO insurers (code, name_ar, name_en) VALUES (?, ?, ?) "
+        "ON CONFLICT (code) DO UPDATE SET name_ar = excluded.name_ar, "
+        "name_en = excluded.name_en",
+        [(i.code, i.name_ar, i.name_en) for i in insurers],
+    )
 
 
 async def all_insurers(db: Database) -> list[Insurer]:
-    async with db.conn.execute("SELECT code, name_ar, name_en FROM insurers ORDER BY code") as cur:
-        rows = await cur.fetchall()
+    rows = await db.read("SELECT code, name_ar, name_en FROM insurers ORDER BY code")
     return [Insurer(code=r[0], name_ar=r[1], name_en=r[2]) for r in rows]

@@ -42,7 +42,7 @@ class Ledger:
         self, key: Iterable[Any], status: str, reason: str | None, attempts: int
     ) -> None:
         """Record the outcome; `attempts` platform calls were made for it this time."""
-        await self.db.conn.execute(
+        await self.db.write(
             f"UPDATE {self.table} SET status = ?, reason = ?, attempts = attempts + ?, "
             f"updated_at = ? WHERE {self.match}",
             (status, reason, attempts, timestamp(), *self._key(key)),
@@ -50,7 +50,7 @@ class Ledger:
 
     async def release(self, key: Iterable[Any]) -> None:
         """Back to pending: the run stopped before this one was sent."""
-        await self.db.conn.execute(
+        await self.db.write(
             f"UPDATE {self.table} SET status = 'pending' WHERE {self.match} AND status = 'sending'",
             self._key(key),
         )

@@ -32,16 +32,16 @@ class LimitStore:
         for _ in range(3):
             if records:
                 values = ", ".join("(?)" for _ in records)
-                cursor = await self.db.conn.execute(
+                written = await self.db.write(
                     f"INSERT INTO limit_events (key, at) SELECT column1, ? FROM (VALUES {values}) "
                     f"WHERE {room or '1'}",
                     (now, *records, *params),
                 )
-                if cursor.rowcount == len(records):
+                if written.rowcount == len(records):
                     return None
             else:
-                rows = await self.db.conn.execute_fetchall(f"SELECT {room or '1'}", params)
-                if next(iter(rows))[0]:
+                row = await self.db.read_one(f"SELECT {room or '1'}", params)
+                if row is not None and row[0]:
                     return None
             exceeded = await self._exceeded(checks, now)
             if exceeded is not None:
@@ -53,7 +53,7 @@ class LimitStore:
         """Which window is full, and when enough of its oldest events have left it."""
         for window in checks:
             since = now - window.seconds
-            rows = await self.db.conn.execute_fetchall(
+            rows = await self.db.read(
                 "SELECT at FROM limit_events WHERE key = ? AND at > ? ORDER BY at",
                 (window.key, since),
             )
@@ -66,5 +66,5 @@ class LimitStore:
 
     async def prune(self, before: float) -> int:
         """Forget events older than every window (the longest is a day)."""
-        cursor = await self.db.conn.execute("DELETE FROM limit_events WHERE at < ?", (before,))
-        return cursor.rowcount
+        written = await self.db.write("DELETE FROM limit_events WHERE at < ?", (before,))
+        return written.rowcount

@@ -88,12 +88,11 @@ class PolicyStore:
 
     async def policies_for_hmac(self, id_hash: bytes) -> list[Policy]:
         # execute_fetchall: one hop to the database thread instead of three.
-        rows = await self.db.conn.execute_fetchall(_SELECT + " WHERE p.id_hmac = ?", (id_hash,))
+        rows = await self.db.read(_SELECT + " WHERE p.id_hmac = ?", (id_hash,))
         return [_policy_from_row(r) for r in rows]
 
     async def count(self) -> int:
-        async with self.db.conn.execute("SELECT count(*) FROM policies") as cursor:
-            row = await cursor.fetchone()
+        row = await self.db.read_one("SELECT count(*) FROM policies")
         return int(row[0]) if row else 0
 
     async def write_import(
@@ -109,38 +108,44 @@ class PolicyStore:
         Rows are first collected in a temporary table so duplicates inside the file, and what
         is new, changed or unchanged, are found with set operations instead of row by row.
         Nothing touches `policies` until the final transaction, so a failure or a kill at any
-        point before COMMIT leaves the database exactly as it was.
+        point before COMMIT leaves the database exactly as it was. Staging runs on a connection
+        of its own (temp tables are per connection), so the bot's reads and writes go on
+        meanwhile; only the final transaction holds the writer's turn.
         `replace` removes policies absent from the file, unless `safe_to_remove()` says no once
         the whole file has been read (the caller knows whether rows were rejected).
         """
-        conn = self.db.conn
+        async with self.db.dedicated() as conn:
+            return await self._write_import(conn, batches, replace, dry_run, safe_to_remove)
+
+    async def _write_import(
+        self,
+        conn: aiosqlite.Connection,
+        batches: AsyncIterable[list[StagedRow]],
+        replace: bool,
+        dry_run: bool,
+        safe_to_remove: Callable[[], bool],
+    ) -> WriteOutcome:
         # A large page cache for the import only: the unique index on random HMACs otherwise
         # thrashes SQLite's default 2 MB cache; inserting in key order keeps writes local.
         await conn.execute(f"PRAGMA cache_size = -{IMPORT_CACHE_KIB}")
-        await conn.execute("DROP TABLE IF EXISTS temp.staging")
         await conn.execute(f"CREATE TEMP TABLE staging (line INTEGER, {', '.join(POLICY_COLUMNS)})")
-        try:
-            placeholders = ", ".join("?" * (len(POLICY_COLUMNS) + 1))
-            insert = f"INSERT INTO temp.staging VALUES ({placeholders})"
-            await conn.execute("BEGIN")
-            async for batch in batches:
-                # Not overlapped with validating the next batch: binding parameters holds
-                # the GIL, and measured, the two threads only slowed each other down.
-                await conn.executemany(insert, batch)
-            await conn.execute("COMMIT")
-            outcome = WriteOutcome(duplicates=await self._drop_duplicates(conn))
-            if replace and not safe_to_remove():
-                replace, outcome.removal_skipped = False, True
-            await self._classify(conn, outcome, replace)
-            if not dry_run:
-                async with self.db.transaction():
-                    await self._apply(conn, replace)
-            return outcome
-        finally:
-            if conn.in_transaction:
-                await conn.execute("ROLLBACK")
-            await conn.execute("DROP TABLE IF EXISTS temp.staging")
-            await conn.execute("PRAGMA cache_size = -2000")
+        # No clean-up on failure: closing the connection drops the table and any open staging.
+        placeholders = ", ".join("?" * (len(POLICY_COLUMNS) + 1))
+        insert = f"INSERT INTO temp.staging VALUES ({placeholders})"
+        await conn.execute("BEGIN")
+        async for batch in batches:
+            # Not overlapped with validating the next batch: binding parameters holds
+            # the GIL, and measured, the two threads only slowed each other down.
+            await conn.executemany(insert, batch)
+        await conn.execute("COMMIT")
+        outcome = WriteOutcome(duplicates=await self._drop_duplicates(conn))
+        if replace and not safe_to_remove():
+            replace, outcome.removal_skipped = False, True
+        await self._classify(conn, outcome, replace)
+        if not dry_run:
+            async with self.db.transaction(on=conn):
+                await self._apply(conn, replace)
+        return outcome
 
     @staticmethod
     async def _drop_duplicates(conn: aiosqlite.Connection) -> list[tuple[int, int]]:

@@ -15,7 +15,7 @@ from enum import StrEnum
 from typing import Any
 
 from bot.domain.policy import Insurer
-from bot.store.database import Database
+from bot.store.database import Database, Queries
 from bot.store.ledger import Ledger, parse_timestamp, timestamp
 
 # The policy reminders follow: the person's active policy with the latest expiry.
@@ -102,48 +102,37 @@ class SubscriptionStore:
     ) -> SubscribeResult:
         """Record consent to reminders for one identity number in one chat.
 
-        One conditional INSERT (not a transaction: the connection is shared by concurrent
-        tasks), so two taps at once can neither pass the limit nor subscribe twice."""
+        One transaction (the writer's turn), so two taps at once can neither pass the limit nor
+        subscribe twice."""
         chat = str(chat_id)
-        cursor = await self.db.conn.execute(
-            """
-            INSERT INTO subscriptions (channel, chat_id, id_hmac, id_masked, locale, consented_at)
-            SELECT ?, ?, ?, ?, ?, ?
-            WHERE NOT EXISTS (SELECT 1 FROM subscriptions WHERE channel = ? AND chat_id = ?
-                              AND id_hmac = ? AND active = 1)
-              AND (SELECT count(*) FROM subscriptions
-                   WHERE channel = ? AND chat_id = ? AND active = 1) < ?
-            """,
-            (
-                *(channel, chat, id_hmac, id_masked, locale, timestamp(now)),
-                *(channel, chat, id_hmac),
-                *(channel, chat, self.max_per_chat),
-            ),
-        )
-        inserted = cursor.rowcount == 1
-        rows = list(
-            await self.db.conn.execute_fetchall(
+        async with self.db.transaction() as unit:
+            rows = await unit.read(
                 "SELECT id, id_hmac FROM subscriptions "
                 "WHERE channel = ? AND chat_id = ? AND active = 1",
                 (channel, chat),
             )
-        )
-        mine = next((int(r[0]) for r in rows if bytes(r[1]) == id_hmac), None)
-        if inserted:
-            outcome = SubscribeOutcome.SUBSCRIBED
-        elif mine is not None:
-            outcome = SubscribeOutcome.ALREADY
-            # The language they use now is the one reminders should speak.
-            await self.db.conn.execute(
-                "UPDATE subscriptions SET locale = ? WHERE id = ?", (locale, mine)
+            mine = next((int(r[0]) for r in rows if bytes(r[1]) == id_hmac), None)
+            if mine is not None:
+                # The language they use now is the one reminders should speak.
+                await unit.write("UPDATE subscriptions SET locale = ? WHERE id = ?", (locale, mine))
+                return SubscribeResult(SubscribeOutcome.ALREADY, mine, len(rows), self.max_per_chat)
+            if len(rows) >= self.max_per_chat:
+                return SubscribeResult(
+                    SubscribeOutcome.LIMIT_REACHED, None, len(rows), self.max_per_chat
+                )
+            written = await unit.write(
+                "INSERT INTO subscriptions "
+                "(channel, chat_id, id_hmac, id_masked, locale, consented_at) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                (channel, chat, id_hmac, id_masked, locale, timestamp(now)),
             )
-        else:
-            outcome = SubscribeOutcome.LIMIT_REACHED
-        return SubscribeResult(outcome, mine, len(rows), self.max_per_chat)
+            return SubscribeResult(
+                SubscribeOutcome.SUBSCRIBED, written.lastrowid, len(rows) + 1, self.max_per_chat
+            )
 
     async def list_for_chat(self, channel: str, chat_id: str | int) -> list[SubscriptionView]:
         """The chat's active subscriptions, oldest first, with the policy reminders follow."""
-        rows = await self.db.conn.execute_fetchall(
+        rows = await self.db.read(
             f"""
             SELECT {_SUB_COLUMNS}, p.expiry_date, i.code, i.name_ar, i.name_en
             FROM subscriptions s
@@ -166,7 +155,7 @@ class SubscriptionStore:
 
     async def get(self, subscription_id: int) -> Subscription | None:
         rows = list(
-            await self.db.conn.execute_fetchall(
+            await self.db.read(
                 f"SELECT {_SUB_COLUMNS} FROM subscriptions s WHERE s.id = ?", (subscription_id,)
             )
         )
@@ -178,12 +167,12 @@ class SubscriptionStore:
         """Stop one subscription of this chat. Button data is untrusted, hence the chat check:
         a forged `stop_sub:<id>` cannot stop someone else's reminders. False if there was
         nothing active to stop."""
-        cursor = await self.db.conn.execute(
+        written = await self.db.write(
             "UPDATE subscriptions SET active = 0, stopped_at = ?, stop_reason = ? "
             "WHERE id = ? AND channel = ? AND chat_id = ? AND active = 1",
             (timestamp(now), StopReason.USER.value, subscription_id, channel, str(chat_id)),
         )
-        return cursor.rowcount > 0
+        return written.rowcount > 0
 
     async def unsubscribe_all(
         self, channel: str, chat_id: str | int, *, now: datetime | None = None
@@ -204,24 +193,24 @@ class SubscriptionStore:
     async def _deactivate(
         self, channel: str, chat_id: str | int, reason: StopReason, now: datetime | None
     ) -> int:
-        cursor = await self.db.conn.execute(
+        written = await self.db.write(
             "UPDATE subscriptions SET active = 0, stopped_at = ?, stop_reason = ? "
             "WHERE channel = ? AND chat_id = ? AND active = 1",
             (timestamp(now), reason.value, channel, str(chat_id)),
         )
-        return cursor.rowcount
+        return written.rowcount
 
     async def set_locale(self, channel: str, chat_id: str | int, locale: str) -> int:
         """The person switched language: their reminders follow."""
-        cursor = await self.db.conn.execute(
+        written = await self.db.write(
             "UPDATE subscriptions SET locale = ? WHERE channel = ? AND chat_id = ? AND active = 1",
             (locale, channel, str(chat_id)),
         )
-        return cursor.rowcount
+        return written.rowcount
 
     async def insurers_of_subscribers(self) -> list[Insurer]:
         """Insurers of the policies active subscriptions follow (the admin's audience choice)."""
-        rows = await self.db.conn.execute_fetchall(
+        rows = await self.db.read(
             f"""
             SELECT DISTINCT i.code, i.name_ar, i.name_en
             FROM subscriptions s
@@ -234,9 +223,7 @@ class SubscriptionStore:
         return [Insurer(code=str(r[0]), name_ar=str(r[1]), name_en=str(r[2])) for r in rows]
 
     async def count_active(self) -> int:
-        rows = await self.db.conn.execute_fetchall(
-            "SELECT count(*) FROM subscriptions WHERE active = 1"
-        )
+        rows = await self.db.read("SELECT count(*) FROM subscriptions WHERE active = 1")
         return int(next(iter(rows))[0])
 
 
@@ -335,7 +322,7 @@ class ReminderLog:
     ) -> list[Candidate]:
         """Active subscriptions whose current policy expires between `first` and `last`."""
         channel_filter, params = _channel_filter(channels)
-        rows = await self.db.conn.execute_fetchall(
+        rows = await self.db.read(
             f"""
             SELECT s.id, s.channel, s.chat_id, s.consented_at, p.expiry_date
             FROM subscriptions s
@@ -358,7 +345,7 @@ class ReminderLog:
         ]
 
     async def statuses(self, since_expiry: date) -> dict[ReminderKey, DeliveryStatus]:
-        rows = await self.db.conn.execute_fetchall(
+        rows = await self.db.read(
             "SELECT subscription_id, expiry_date, threshold, status FROM reminders "
             "WHERE expiry_date >= ?",
             (since_expiry.isoformat(),),
@@ -371,37 +358,36 @@ class ReminderLog:
         due any more (a nearer threshold took over, or the policy was renewed) are skipped."""
         now = timestamp()
         retry = ", ".join(f"'{s.value}'" for s in self.RETRYABLE)
-        conn = self.db.conn
-        # No explicit transaction: the connection is shared with concurrent tasks. Each row is
-        # its own write; a crash halfway is repaired by the next run, which plans again.
-        await conn.executemany(
-            f"""
-            INSERT INTO reminders
-              (subscription_id, expiry_date, threshold, due_on, seq, updated_at)
-            VALUES (?, ?, ?, ?, ?, ?)
-            ON CONFLICT (subscription_id, expiry_date, threshold) DO UPDATE SET
-              due_on = excluded.due_on, seq = excluded.seq, status = 'pending',
-              reason = NULL, updated_at = excluded.updated_at
-            WHERE reminders.status IN ({retry})
-            """,
-            [(k[0], k[1], k[2], day.isoformat(), seq, now) for seq, k in enumerate(due)],
-        )
-        await conn.execute(
-            "UPDATE reminders SET status = 'skipped', reason = 'superseded', updated_at = ? "
-            "WHERE status IN ('pending', 'sending') AND due_on < ?",
-            (now, day.isoformat()),
-        )
+        # One transaction: queued and superseded together, or (a crash) not at all.
+        async with self.db.transaction() as unit:
+            await unit.write_many(
+                f"""
+                INSERT INTO reminders
+                  (subscription_id, expiry_date, threshold, due_on, seq, updated_at)
+                VALUES (?, ?, ?, ?, ?, ?)
+                ON CONFLICT (subscription_id, expiry_date, threshold) DO UPDATE SET
+                  due_on = excluded.due_on, seq = excluded.seq, status = 'pending',
+                  reason = NULL, updated_at = excluded.updated_at
+                WHERE reminders.status IN ({retry})
+                """,
+                [(k[0], k[1], k[2], day.isoformat(), seq, now) for seq, k in enumerate(due)],
+            )
+            await unit.write(
+                "UPDATE reminders SET status = 'skipped', reason = 'superseded', updated_at = ? "
+                "WHERE status IN ('pending', 'sending') AND due_on < ?",
+                (now, day.isoformat()),
+            )
 
     async def reset_in_flight(self, day: date) -> int:
         """Rows left `sending` by a process that died: maybe delivered, sent again."""
-        cursor = await self.db.conn.execute(
+        written = await self.db.write(
             "UPDATE reminders SET status = 'pending' WHERE due_on = ? AND status = 'sending'",
             (day.isoformat(),),
         )
-        return cursor.rowcount
+        return written.rowcount
 
     async def page(self, day: date, after_seq: int, limit: int) -> list[Recipient]:
-        rows = await self.db.conn.execute_fetchall(
+        rows = await self.db.read(
             """
             SELECT r.seq, s.channel, s.chat_id, s.locale, s.id, s.id_masked, r.expiry_date,
                    i.code, i.name_ar, i.name_en, r.subscription_id, r.expiry_date, r.threshold
@@ -427,7 +413,7 @@ class ReminderLog:
         renewal imported since the pass began moves the reminder to the new date)."""
         sub_id, expiry, threshold = key
         rows = list(
-            await self.db.conn.execute_fetchall(
+            await self.db.write_returning(
                 f"""
                 UPDATE reminders SET
                   status = CASE WHEN c.active = 1 AND c.current IS reminders.expiry_date
@@ -450,8 +436,8 @@ class ReminderLog:
         )
         return Claim.of(rows)
 
-    async def counts(self, day: date) -> dict[DeliveryStatus, int]:
-        rows = await self.db.conn.execute_fetchall(
+    async def counts(self, day: date, unit: Queries | None = None) -> dict[DeliveryStatus, int]:
+        rows = await (unit or self.db).read(
             "SELECT status, count(*) FROM reminders WHERE due_on = ? GROUP BY status",
             (day.isoformat(),),
         )
@@ -461,31 +447,32 @@ class ReminderLog:
         return (await self.counts(day)).get(DeliveryStatus.PENDING, 0)
 
     async def start_pass(self, day: date) -> None:
-        await self.db.conn.execute(
+        await self.db.write(
             "INSERT INTO reminder_passes (day, started_at) VALUES (?, ?) "
             "ON CONFLICT (day) DO UPDATE SET started_at = excluded.started_at, finished_at = NULL",
             (day.isoformat(), timestamp()),
         )
 
     async def finish_pass(self, day: date) -> None:
-        counts = await self.counts(day)
-        await self.db.conn.execute(
-            "UPDATE reminder_passes SET finished_at = ?, due = ?, sent = ?, failed = ?, "
-            "blocked = ?, skipped = ? WHERE day = ?",
-            (
-                timestamp(),
-                sum(counts.values()),
-                counts.get(DeliveryStatus.SENT, 0),
-                counts.get(DeliveryStatus.FAILED, 0),
-                counts.get(DeliveryStatus.BLOCKED, 0),
-                counts.get(DeliveryStatus.SKIPPED, 0),
-                day.isoformat(),
-            ),
-        )
+        async with self.db.transaction() as unit:  # the counts as of the moment they are kept
+            counts = await self.counts(day, unit)
+            await unit.write(
+                "UPDATE reminder_passes SET finished_at = ?, due = ?, sent = ?, failed = ?, "
+                "blocked = ?, skipped = ? WHERE day = ?",
+                (
+                    timestamp(),
+                    sum(counts.values()),
+                    counts.get(DeliveryStatus.SENT, 0),
+                    counts.get(DeliveryStatus.FAILED, 0),
+                    counts.get(DeliveryStatus.BLOCKED, 0),
+                    counts.get(DeliveryStatus.SKIPPED, 0),
+                    day.isoformat(),
+                ),
+            )
 
     async def pass_finished(self, day: date) -> bool:
         rows = list(
-            await self.db.conn.execute_fetchall(
+            await self.db.read(
                 "SELECT finished_at FROM reminder_passes WHERE day = ?", (day.isoformat(),)
             )
         )

@@ -111,7 +111,7 @@ async def add_policy(
     status: str = "active",
     start: date | None = None,
 ) -> None:
-    await db.conn.execute(
+    await db.write(
         "INSERT INTO policies (id_hmac, id_masked, insurer_code, policy_number, policy_class, "
         "beneficiary_type, start_date, expiry_date, status) VALUES (?, ?, ?, ?, 'A', "
         "'principal', ?, ?, ?) ON CONFLICT (id_hmac, policy_number) DO UPDATE SET "

@@ -189,7 +189,7 @@ async def test_failures_are_retried_bounded_and_recorded_with_the_reason(
     assert (s.sent, s.failed) == (2, 2)
     reasons = dict(await service.broadcasts.store.failure_reasons(broadcast_id))
     assert reasons == {"Bad Gateway (3 attempts)": 1, "Bad Request: message is too long": 1}
-    attempts = await store.conn.execute_fetchall(
+    attempts = await store.read(
         "SELECT chat_id, attempts FROM broadcast_recipients ORDER BY chat_id"
     )
     # 429s are not attempts: the message waits with everyone, then goes first.
@@ -247,7 +247,7 @@ async def test_an_interrupted_broadcast_resumes_without_losing_or_repeating_anyo
     assert first.sent_this_run == first.summary.sent == len(sender.sent)
     assert first.took_seconds == 0.5 * len(sender.sent) and first.rate == 2.0
     # Simulate a crash with one message in flight: its row is left `sending`.
-    await store.conn.execute(
+    await store.write(
         "UPDATE broadcast_recipients SET status = 'sending' WHERE broadcast_id = ? AND seq = ("
         "SELECT min(seq) FROM broadcast_recipients WHERE status = 'pending')",
         (broadcast_id,),

@@ -111,9 +111,7 @@ async def test_killed_mid_broadcast_every_recipient_gets_it_once_but_the_in_flig
             child.kill()  # SIGKILL: no clean-up of any kind
             await child.wait()
 
-            rows = await db.conn.execute_fetchall(
-                "SELECT chat_id, status FROM broadcast_recipients"
-            )
+            rows = await db.read("SELECT chat_id, status FROM broadcast_recipients")
             at_kill = Counter(str(r[1]) for r in rows)
             in_flight = {str(r[0]) for r in rows if r[1] == "sending"}
             assert at_kill["pending"] > 0, "the broadcast finished before the kill"

@@ -25,7 +25,7 @@ async def run(service: ReminderService, day: date) -> ReminderReport:
 
 
 async def statuses(db: Database) -> list[tuple[int, str, int, str, str | None]]:
-    rows = await db.conn.execute_fetchall(
+    rows = await db.read(
         "SELECT subscription_id, expiry_date, threshold, status, reason FROM reminders "
         "ORDER BY subscription_id, expiry_date, threshold DESC"
     )
@@ -223,7 +223,7 @@ async def test_network_errors_are_retried_then_recorded_and_retried_next_day(
     report = await run(service, TODAY)
     assert report.result is not None
     assert (report.result.progress.sent, report.result.progress.failed) == (1, 1)
-    rows = await store.conn.execute_fetchall(
+    rows = await store.read(
         "SELECT attempts, status, reason FROM reminders ORDER BY subscription_id"
     )
     assert [tuple(r) for r in rows] == [
@@ -266,7 +266,7 @@ async def test_a_message_in_flight_when_the_process_died_is_sent_again(
     sub = await subscribe(service, 1301, identity(1))
     log = service.reminder_pass.log
     await log.schedule(TODAY, [(sub, (TODAY + timedelta(days=7)).isoformat(), 7)])
-    await store.conn.execute("UPDATE reminders SET status = 'sending'")  # the crash
+    await store.write("UPDATE reminders SET status = 'sending'")  # the crash
     report = await run(service, TODAY)
     assert report.resent == 1 and len(sender.sent) == 1
     assert "in flight" in report.summary()

@@ -79,7 +79,7 @@ async def test_stop_all_and_blocked_chats(service: ReminderService, store: Datab
     assert await service.subscriptions.unsubscribe_all("telegram", 1) == 0
     assert await service.subscriptions.list_for_chat("telegram", 1) == []
     assert await service.subscriptions.deactivate_chat("telegram", 2) == 1
-    rows = await store.conn.execute_fetchall(
+    rows = await store.read(
         "SELECT chat_id, stop_reason, stopped_at IS NOT NULL FROM subscriptions ORDER BY id"
     )
     assert [tuple(r) for r in rows] == [

@@ -19,7 +19,7 @@ NOW = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
 
 async def age(db: Database, channel: str, chat_id: str, days: float) -> None:
     at = (NOW - timedelta(days=days)).strftime("%Y-%m-%dT%H:%M:%SZ")
-    await db.conn.execute(
+    await db.write(
         "UPDATE conversations SET updated_at = ? WHERE channel = ? AND chat_id = ?",
         (at, channel, chat_id),
     )

@@ -5,17 +5,23 @@ from pathlib import Path
 
 import pytest
 
-from bot.store.database import Database
+from bot.store.database import Database, Queries
 from bot.store.migrations import MIGRATIONS
+
+
+async def value(db: Queries, sql: str) -> object:
+    row = await db.read_one(sql)
+    assert row is not None
+    return row[0]
 
 
 async def test_migrates_an_empty_file(tmp_path: Path) -> None:
     async with await Database.open(tmp_path / "new.sqlite3") as db:
         assert await db.schema_version() == len(MIGRATIONS)
-        async with db.conn.execute("PRAGMA journal_mode") as cur:
-            assert (await cur.fetchone())[0] == "wal"  # type: ignore[index]
-        async with db.conn.execute("PRAGMA foreign_keys") as cur:
-            assert (await cur.fetchone())[0] == 1  # type: ignore[index]
+        assert await value(db, "PRAGMA journal_mode") == "wal"
+        assert await value(db, "PRAGMA foreign_keys") == 1
+        async with db.transaction() as unit:  # the writer, as well as a reader
+            assert await value(unit, "PRAGMA foreign_keys") == 1
 
 
 async def test_migrates_an_older_version_keeping_data(tmp_path: Path) -> None:
@@ -30,8 +36,7 @@ async def test_migrates_an_older_version_keeping_data(tmp_path: Path) -> None:
     conn.close()
     async with await Database.open(path) as db:
         assert await db.schema_version() == len(MIGRATIONS)
-        async with db.conn.execute("SELECT name_en FROM insurers WHERE code = 'X'") as cur:
-            assert (await cur.fetchone())[0] == "X Co"  # type: ignore[index]
+        assert await value(db, "SELECT name_en FROM insurers WHERE code = 'X'") == "X Co"
 
 
 async def test_refuses_a_newer_database(tmp_path: Path) -> None:
@@ -45,15 +50,13 @@ async def test_refuses_a_newer_database(tmp_path: Path) -> None:
 
 async def test_transaction_rolls_back_on_error(db: Database) -> None:
     with pytest.raises(ZeroDivisionError):
-        async with db.transaction() as conn:
-            await conn.execute("INSERT INTO insurers VALUES ('TMP', 'س', 'Tmp')")
+        async with db.transaction() as unit:
+            await unit.write("INSERT INTO insurers VALUES ('TMP', 'س', 'Tmp')")
             raise ZeroDivisionError
-    async with db.conn.execute("SELECT count(*) FROM insurers WHERE code = 'TMP'") as cur:
-        assert (await cur.fetchone())[0] == 0  # type: ignore[index]
+    assert await value(db, "SELECT count(*) FROM insurers WHERE code = 'TMP'") == 0
 
 
 async def test_insurers_loaded_at_start(db: Database) -> None:
-    async with db.conn.execute("SELECT name_ar, name_en FROM insurers WHERE code='BUPA'") as cur:
-        assert tuple(await cur.fetchone()) == ("بوبا العربية", "Bupa Arabia")  # type: ignore[arg-type]
-    async with db.conn.execute("SELECT count(*) FROM insurers") as cur:
-        assert (await cur.fetchone())[0] == 24  # type: ignore[index]
+    row = await db.read_one("SELECT name_ar, name_en FROM insurers WHERE code='BUPA'")
+    assert row is not None and tuple(row) == ("بوبا العربية", "Bupa Arabia")
+    assert await value(db, "SELECT count(*) FROM insurers") == 24

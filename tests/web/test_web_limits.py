@@ -157,7 +157,7 @@ async def test_an_invented_cookie_is_not_honoured(start_web: Start) -> None:
     assert "1*******08" in text((await post(real, text=CODE))[-1])
     # Only the hash of the token is stored.
     assert web.runtime is not None
-    rows = await web.runtime.db.conn.execute_fetchall("SELECT chat_id, state FROM conversations")
+    rows = await web.runtime.db.read("SELECT chat_id, state FROM conversations")
     assert all(issued not in f"{chat_id}{state}" for chat_id, state in rows)
 
 

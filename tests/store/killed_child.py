@@ -1,0 +1,58 @@
+"""Child process for the kill -9 tests: runs one multi-statement write of the store and, when
+its transaction is about to COMMIT, prints a line and waits to be killed.
+
+    python tests/store/killed_child.py OPERATION DATABASE [ARGUMENT]
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from datetime import date
+from pathlib import Path
+
+import aiosqlite
+
+from bot.importer.run import import_policies
+from bot.reminders.audience import Audience, Content
+from bot.store import database
+from bot.store.broadcasts import BroadcastStore
+from bot.store.database import Database
+from bot.store.subscriptions import ReminderLog, SubscriptionStore
+
+AT_COMMIT = "about to commit"
+TODAY = date(2026, 3, 1)
+KEY = b"test-hmac-key-not-a-secret"
+_real_end = database._end
+
+
+async def _end_or_wait(conn: aiosqlite.Connection, statement: str) -> None:
+    if statement == "COMMIT":
+        print(AT_COMMIT, flush=True)
+        await asyncio.sleep(3600)  # the parent kills us here
+    await _real_end(conn, statement)
+
+
+async def main(operation: str, path: Path, argument: str) -> None:
+    async with await Database.open(path) as db:  # migrated already: opening commits nothing
+        database._end = _end_or_wait
+        if operation == "subscribe":
+            await SubscriptionStore(db).subscribe("telegram", "9", b"h" * 32, "1*******08", "ar")
+        elif operation == "broadcast":
+            await BroadcastStore(db).create(
+                Audience.all(), Content(text="hi"), "admin", TODAY, ("telegram",)
+            )
+        elif operation == "cancel":
+            await BroadcastStore(db).cancel(int(argument))
+        elif operation == "schedule":
+            keys = [(int(sub), "2026-03-08", 7) for sub in argument.split(",")]
+            await ReminderLog(db).schedule(TODAY, keys)
+        elif operation == "import":
+            await import_policies(Path(argument), db, KEY)
+        else:
+            raise SystemExit(f"unknown operation {operation}")
+    raise SystemExit("committed: the parent should have killed this process first")
+
+
+if __name__ == "__main__":
+    asyncio.run(main(sys.argv[1], Path(sys.argv[2]), sys.argv[3] if len(sys.argv) > 3 else ""))
