@@ -54,6 +54,7 @@ from telegram.request import HTTPXRequest  # noqa: E402
 
 from bench._policies import identity_number, write_policies  # noqa: E402
 from bench.echo import build_echo_app, control, describe, measure  # noqa: E402
+from bot.app import App  # noqa: E402
 from bot.captcha import new_code, render_png  # noqa: E402
 from bot.channels.telegram import CONCURRENT_UPDATES, build_application, polling  # noqa: E402
 from bot.channels.telegram_http import AiohttpRequest  # noqa: E402
@@ -417,7 +418,7 @@ async def run(root_url: str, args: argparse.Namespace, ceiling: float) -> None:
             await runtime.captcha.start()
             app = build_application(
                 settings,
-                runtime,
+                App(runtime),
                 concurrency=args.concurrency,
                 request=_request(args),
             )

@@ -40,3 +40,5 @@ def setup_logging(level: int = logging.INFO) -> None:
     root.setLevel(level)
     # httpx logs every request URL, which carries the bot token.
     logging.getLogger("httpx").setLevel(logging.WARNING)
+    # The scheduler announces every job it runs at INFO; its warnings still show.
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)

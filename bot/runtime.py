@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
 from datetime import time as day_time
-from zoneinfo import ZoneInfo
+from datetime import timedelta
 
 from bot.captcha import CaptchaRenderer
 from bot.config import Settings
@@ -55,15 +53,6 @@ def limit_config(settings: Settings, channel: str) -> LimitConfig:
         sessions_per_address_per_hour=settings.sessions_per_address_per_hour,
         busy_lookups_per_minute=settings.web_lookups_per_minute if channel in OPEN_CHANNELS else 0,
     )
-
-
-def seconds_until(at: day_time, tz: ZoneInfo, now: datetime | None = None) -> float:
-    """Seconds from `now` to the next `at` o'clock in `tz` (tomorrow's if today's has passed)."""
-    now = now or datetime.now(tz)
-    target = datetime.combine(now.astimezone(tz).date(), at, tzinfo=tz)
-    if target <= now:
-        target += timedelta(days=1)
-    return (target - now).total_seconds()
 
 
 @dataclass
@@ -122,16 +111,6 @@ class Runtime:
             idle,
             events,
         )
-
-    async def prune_daily(self) -> None:
-        """Prune now, then every day at PRUNE_AT (TIMEZONE) until cancelled; for processes
-        without another scheduler (the web chat alone)."""
-        while True:
-            try:
-                await self.prune()
-            except Exception:
-                log.exception("The daily clean-up failed; trying again tomorrow")
-            await asyncio.sleep(seconds_until(PRUNE_AT, self.settings.tz))
 
     async def close(self) -> None:
         await self.captcha.close()

@@ -4,7 +4,7 @@ Thin on purpose: `telegram_render` turns updates into events and replies into Bo
 engine owns the dialogue. This module wires PTB (ordering per chat, rate limiter, job queue,
 one handler, one error handler) and runs it by long polling or behind the project's HTTP app.
 
-    build_application(settings, runtime)   the Application, buildable against a fake Bot API
+    build_application(settings, core)      the Application, buildable against a fake Bot API
     polling(app) / webhook(app, ...)        manual lifecycles (tests use the same ones)
     run_telegram(settings)                  the process entry point (`python -m bot`)
 """
@@ -19,7 +19,7 @@ import re
 import sys
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 from starlette.requests import Request
@@ -37,6 +37,7 @@ from telegram.ext import (
 )
 from telegram.request import BaseRequest, HTTPXRequest
 
+from bot.app import App
 from bot.channels.http import build_http_app, http_server, parse_json
 from bot.channels.ordering import PerChatUpdateProcessor
 from bot.channels.telegram_admin import TelegramAdmin
@@ -49,9 +50,8 @@ from bot.logs import RedactIdentityNumbers
 from bot.reminders.admin import AdminDialogue
 from bot.reminders.delivery import workers_for
 from bot.reminders.service import ReminderService
-from bot.reminders.telegram_jobs import install_jobs
 from bot.reminders.telegram_sender import bulk_sender
-from bot.runtime import PRUNE_AT, Runtime, open_runtime
+from bot.runtime import Runtime, open_runtime
 from bot.stopping import stop_on_signals
 
 log = logging.getLogger(__name__)
@@ -126,36 +126,29 @@ class StartupError(Exception):
 
 
 class TelegramChannel:
-    """The one update handler, the error handler, the daily jobs and the reminders (their
-    bulk sender, the admin's broadcast dialogue), bound to the runtime."""
+    """The one update handler, the error handler, and the channel's part of reminders: its
+    bulk sender and the admin's broadcast dialogue, registered with the application core."""
 
-    def __init__(
-        self, runtime: Runtime, reminder_clock: Callable[[], datetime] | None = None
-    ) -> None:
+    def __init__(self, core: App) -> None:
+        runtime = core.runtime
         self.runtime = runtime
         self.settings = settings = runtime.settings
         self.conversations: ConversationService = runtime.conversations(CHANNEL)
-        # Reminders and broadcasts go out through Bots of their own (see bulk_sender).
+        self.reminders = core.reminders
+        # Reminders and broadcasts go out through a Bot of their own (see bulk_sender).
         self.sender = bulk_sender(settings, workers_for(settings.broadcast_rate))
-        self.reminders = ReminderService(
-            runtime.db, settings, {CHANNEL: self.sender}, clock=reminder_clock
-        )
         dialogue = AdminDialogue(self.reminders, runtime.db, CHANNEL)
         self.admin = TelegramAdmin(self.reminders, dialogue, settings.admin_ids)
+        core.add_sender(
+            self.sender, progress_for=self.admin.progress_for, on_report=self.admin.on_report
+        )
 
     async def post_init(self, app: TelegramApp) -> None:
         await self.sender.initialize()
         self.admin.bot = app.bot
-        install_jobs(
-            app,
-            self.reminders,
-            progress_for=self.admin.progress_for,
-            on_report=self.admin.on_report,
-        )
 
     async def post_stop(self, app: TelegramApp) -> None:
-        # Messages in flight finish; the rest of a broadcast stays pending for the next start.
-        await self.reminders.stop()
+        """Nothing of the channel's own: the core stops reminders before the channel stops."""
 
     async def post_shutdown(self, app: TelegramApp) -> None:
         await self.sender.shutdown()
@@ -204,9 +197,6 @@ class TelegramChannel:
             stored = (await self.conversations.store.load(CHANNEL, str(chat_id))).locale
         return translator_for(pick_locale(stored, platform_language, self.settings.default_locale))
 
-    async def prune(self, context: Context) -> None:
-        await self.runtime.prune()
-
 
 async def _answer(query: CallbackQuery) -> None:
     try:
@@ -217,22 +207,22 @@ async def _answer(query: CallbackQuery) -> None:
 
 def build_application(
     settings: Settings,
-    runtime: Runtime,
+    core: App,
     *,
     webhook: bool = False,
     concurrency: int = CONCURRENT_UPDATES,
     rate_limiter: BaseRateLimiter[Any] | None = None,
     request: BaseRequest | None = None,
     customize: Callable[[ApplicationBuilder[Any, Any, Any, Any, Any, Any]], Any] | None = None,
-    reminder_clock: Callable[[], datetime] | None = None,
 ) -> TelegramApp:
-    """The PTB Application for `settings`, answering through `runtime`.
+    """The PTB Application for `settings`, answering through the application core `core`
+    (its runtime's conversations; its reminders, with which the channel registers its bulk
+    sender). Start the core (`await core.start()`) once the application runs.
 
     `webhook=True` builds it without an Updater (updates come from the HTTP app). `request`
     replaces the HTTP client of Bot API calls; `customize` may adjust the builder last (its
-    post_init / post_stop / post_shutdown run after the reminders' own). `reminder_clock`
-    replaces the wall clock of the reminder pass (tests). Nothing is contacted until
-    `initialize()`.
+    post_init / post_stop / post_shutdown run after the channel's own). Nothing is contacted
+    until `initialize()`.
     """
     if settings.telegram_bot_token is None:
         raise ValueError("TELEGRAM_BOT_TOKEN is not set")
@@ -258,16 +248,11 @@ def build_application(
     if customize is not None:
         customize(builder)
     app: TelegramApp = builder.build()
-    channel = TelegramChannel(runtime, reminder_clock)
+    channel = TelegramChannel(core)
     _chain_hooks(app, channel)
     app.bot_data[REMINDERS_KEY] = channel.reminders
     app.add_handler(TypeHandler(Update, channel.on_update))
     app.add_error_handler(channel.on_error)
-    jobs = app.job_queue
-    if jobs is None:  # pragma: no cover - the job-queue extra is a declared dependency
-        raise RuntimeError('python-telegram-bot must be installed with the "job-queue" extra')
-    jobs.run_daily(channel.prune, PRUNE_AT.replace(tzinfo=settings.tz), name="prune")
-    jobs.run_once(channel.prune, timedelta(seconds=0), name="prune-at-start")
     return app
 
 
@@ -533,6 +518,17 @@ async def _side_http(settings: Settings, routes: Sequence[BaseRoute]) -> AsyncIt
             await task
 
 
+@contextlib.asynccontextmanager
+async def _core_running(core: App) -> AsyncIterator[None]:
+    """The core's scheduler while the channel runs: started after the channel (its sender is
+    ready), stopped before it (messages in flight finish while the Bot still works)."""
+    await core.start()
+    try:
+        yield
+    finally:
+        await core.stop()
+
+
 async def serve(
     settings: Settings, stop: asyncio.Event, *, extra_routes: RoutesFor | None = None
 ) -> int:
@@ -540,10 +536,11 @@ async def serve(
     runtime = await open_runtime(settings)
     try:
         await runtime.captcha.start()  # warm the image workers before taking traffic
-        app = build_application(settings, runtime, webhook=bool(settings.webhook_url))
+        core = App(runtime)
+        app = build_application(settings, core, webhook=bool(settings.webhook_url))
+        routes = extra_routes(runtime) if extra_routes is not None else ()
         if settings.webhook_url:
-            routes = extra_routes(runtime) if extra_routes is not None else ()
-            async with webhook(app, settings, routes) as serving:
+            async with webhook(app, settings, routes) as serving, _core_running(core):
                 stopping = asyncio.ensure_future(stop.wait())
                 await asyncio.wait({serving.task, stopping}, return_when=asyncio.FIRST_COMPLETED)
                 stopping.cancel()
@@ -551,8 +548,7 @@ async def serve(
                     log.error("The HTTP server stopped; shutting down")
                     return EXIT_FAILED
         else:
-            routes = extra_routes(runtime) if extra_routes is not None else ()
-            async with polling(app, settings), _side_http(settings, routes):
+            async with polling(app, settings), _side_http(settings, routes), _core_running(core):
                 await stop.wait()
         return EXIT_OK
     finally:
@@ -577,8 +573,6 @@ def run_telegram(settings: Settings, *, extra_routes: RoutesFor | None = None) -
     if problem is not None:
         print(problem, file=sys.stderr)
         return EXIT_CONFIG
-    # The job queue's scheduler announces every job at INFO; its warnings still show.
-    logging.getLogger("apscheduler").setLevel(logging.WARNING)
     try:
         return asyncio.run(_main(settings, extra_routes))
     except InvalidToken:

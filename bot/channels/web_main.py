@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 
+from bot.app import App
 from bot.channels.http import HttpServer, build_http_app, http_server
 from bot.channels.web import web_routes
 from bot.config import Settings
@@ -60,13 +61,14 @@ async def serve_web_chat(settings: Settings) -> None:
             server = http_server(app, settings.web_host, settings.web_port)
             print(banner(settings, demo_loaded), flush=True)
             serving = asyncio.create_task(server.serve(), name="http-server")
-            # No other scheduler runs beside the web chat alone: the daily clean-up is ours.
-            pruning = asyncio.create_task(runtime.prune_daily(), name="prune-daily")
+            # The application core's scheduler: the daily clean-up (no channel here sends).
+            core = App(runtime)
+            await core.start()
             stopping = asyncio.ensure_future(stop.wait())
             # The server ends by itself only if it fails; its exception then propagates below.
             await asyncio.wait({serving, stopping}, return_when=asyncio.FIRST_COMPLETED)
             stopping.cancel()
-            pruning.cancel()
+            await core.stop()
             server.stop()
             await serving
         finally:

@@ -19,6 +19,7 @@ from typing import Any
 
 import pytest
 
+from bot.app import App
 from bot.channels.telegram import TelegramApp, build_application, polling, reminders_of
 from bot.config import Settings
 from bot.conversation.engine import Engine
@@ -105,10 +106,13 @@ class BotUnderTest:
                 assert not report.errors, report.errors
                 self._demo_loaded = True
             self.engine.clock = lambda: time.time() + self.clock_offset
-            self._app = build_application(
-                self.settings, self._runtime, reminder_clock=lambda: self.reminder_now
-            )
+            core = App(self._runtime, reminder_clock=lambda: self.reminder_now)
+            self._app = build_application(self.settings, core)
             await stack.enter_async_context(polling(self._app, self.settings, poll_timeout=0.5))
+            # As `python -m bot` runs it: the core's scheduler once the channel is up, stopped
+            # before the channel stops.
+            await core.start()
+            stack.push_async_callback(core.stop)
         except BaseException:
             await stack.aclose()
             raise

@@ -6,6 +6,7 @@ import asyncio
 from pathlib import Path
 from typing import Any
 
+from bot.app import App
 from bot.channels.telegram import build_application, polling
 from bot.runtime import open_runtime
 from tests.e2e.conftest import make_settings
@@ -28,7 +29,7 @@ async def test_post_init_post_stop_post_shutdown_run_in_order(
     try:
         app = build_application(
             settings,
-            runtime,
+            App(runtime),
             customize=lambda b: (
                 b.post_init(hook("init")).post_stop(hook("stop")).post_shutdown(hook("shutdown"))
             ),

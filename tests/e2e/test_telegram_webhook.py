@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 from aiohttp import ClientSession
 
+from bot.app import App
 from bot.channels.telegram import (
     EXIT_CONFIG,
     EXIT_FAILED,
@@ -69,7 +70,7 @@ async def test_webhook_checks_the_secret_and_serves_healthz(
 ) -> None:
     runtime = await open_runtime(hook_settings)
     try:
-        app = build_application(hook_settings, runtime, webhook=True)
+        app = build_application(hook_settings, App(runtime), webhook=True)
         assert app.updater is None
         async with webhook(app, hook_settings) as serving:
             assert api.webhook_url == "https://bot.example.sa/telegram/webhook"
@@ -127,7 +128,7 @@ async def test_deeply_nested_json_is_a_bad_request_in_one_log_line(
     json.loads(bodies["reply chain"])  # parsable: the depth trips the Update parsing only
     runtime = await open_runtime(hook_settings)
     try:
-        app = build_application(hook_settings, runtime, webhook=True)
+        app = build_application(hook_settings, App(runtime), webhook=True)
         async with webhook(app, hook_settings) as serving:
             url = f"http://127.0.0.1:{serving.port}{WEBHOOK_PATH}"
             caplog.clear()

@@ -9,7 +9,7 @@ from pathlib import Path
 from bot.config import Settings
 from bot.conversation.state import Conversation
 from bot.limits import LimitKind, Window
-from bot.runtime import open_runtime, seconds_until
+from bot.runtime import open_runtime
 from bot.store.conversations import ConversationStore
 from bot.store.database import Database
 from bot.store.limits import LimitStore
@@ -66,11 +66,3 @@ async def test_the_runtime_prunes_limit_events_older_than_a_day(tmp_path: Path) 
         assert await store.take([recent], [], now) is not None
     finally:
         await runtime.close()
-
-
-def test_seconds_until_the_next_clean_up() -> None:
-    riyadh = Settings(_env_file=None).tz  # type: ignore[call-arg]
-    before = datetime(2026, 12, 1, 2, 30, tzinfo=riyadh)
-    after = datetime(2026, 12, 1, 3, 0, tzinfo=riyadh)
-    assert seconds_until(after.timetz().replace(tzinfo=None), riyadh, before) == 1800
-    assert seconds_until(after.timetz().replace(tzinfo=None), riyadh, after) == 24 * 3600
