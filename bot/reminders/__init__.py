@@ -9,9 +9,8 @@ Modules:
     delivery        the worker pool that drains a persisted queue, losing nobody
     reminder_pass   the daily pass
     broadcast       preview / create / run / resume / cancel / list
-    service         everything above wired for a running bot
+    service         everything above wired for a running bot (scheduled by bot/app.py)
     telegram_sender the Telegram `Sender` (python-telegram-bot)
-    telegram_jobs   the JobQueue hooks
     cli             `python -m bot remind`, `python -m bot broadcast`
 
 Decisions where the issue is silent:
