@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import time_machine
 
 from bot.app import App
 from bot.channels.telegram import TelegramApp, build_application, polling, reminders_of
@@ -234,7 +235,7 @@ class Person:
 
 
 @pytest.fixture
-async def api() -> AsyncIterator[FakeBotAPI]:
+async def api(frozen_clock: time_machine.Traveller) -> AsyncIterator[FakeBotAPI]:
     async with FakeBotAPI() as fake:
         yield fake
 

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 
+import time_machine
+
 from bot.conversation import texts
 from bot.conversation.replies import Message
 from bot.domain.identity import Path
@@ -147,6 +149,28 @@ async def test_not_found_expired_expiring_and_cancelled(bot: BotUnderTest) -> No
             assert part in card.text, (number, card.text)
         await person.tap(NEW_LOOKUP)
     assert_dates(card, in_days(bot, 150))  # the cancelled policy still shows its end date
+
+
+async def test_a_lookup_across_midnight_in_riyadh_counts_from_the_new_day(
+    bot: BotUnderTest, frozen_clock: time_machine.Traveller
+) -> None:
+    """The demo data was loaded at 23:59:58; the card counts days from the day it is shown."""
+    day = today_in(bot.settings.tz)
+    expiry = day + timedelta(days=7)
+    person = bot.person()
+    await person.say("/start")
+    before = await person.lookup(CITIZEN, "1023456781")  # MEDGULF, 7 days left
+    assert "يتبقى على انتهائه 7 أيام" in before.text
+    assert_dates(before, expiry)
+
+    await person.tap(NEW_LOOKUP)
+    await person.tap(CITIZEN)
+    await person.say("1023456781")  # the image code, asked for at 23:59:58
+    frozen_clock.shift(3)  # 00:00:01: the code is still fresh, the day is the next one
+    assert today_in(bot.settings.tz) == day + timedelta(days=1)
+    [after] = await person.say(CODE)
+    assert "يتبقى على انتهائه 6 أيام" in after.text
+    assert_dates(after, expiry)  # the same policy, the same end date
 
 
 async def test_language_switch_by_button_and_command(bot: BotUnderTest) -> None:

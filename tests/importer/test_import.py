@@ -10,7 +10,6 @@ import sqlite3
 import subprocess
 import sys
 import textwrap
-import time
 from datetime import date
 from pathlib import Path
 
@@ -43,7 +42,8 @@ def write(tmp_path: Path, text: str, name: str = "policies.csv", bom: bool = Fal
 
 
 @pytest.fixture
-def cli_env(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Settings:
+def cli_env(settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
+    monkeypatch.chdir(tmp_path)  # no stray .env
     monkeypatch.setenv("DATABASE_PATH", str(settings.database_path))
     monkeypatch.setenv("ID_HASH_KEY", TEST_KEY)
     return settings
@@ -259,34 +259,71 @@ async def test_failure_in_the_middle_leaves_the_database_as_it_was(
     assert await PolicyStore(db, TEST_KEY.encode()).count() == before == 3
 
 
+# The import command in a child that reports when it is inside the transaction writing
+# `policies` (its rows written, COMMIT still to come) and waits there to be killed.
+KILLABLE_IMPORT = textwrap.dedent(
+    """\
+    import asyncio, sys
+    from bot.__main__ import main
+    from bot.store.policies import PolicyStore
+
+    apply = PolicyStore._apply
+
+    async def apply_then_wait(*args, **kwargs):
+        await apply(*args, **kwargs)
+        print("IN THE WRITE TRANSACTION", flush=True)
+        await asyncio.Event().wait()
+
+    PolicyStore._apply = staticmethod(apply_then_wait)
+    sys.exit(main(["import-policies", *sys.argv[1:]]))
+    """
+)
+
+
 def test_killed_import_leaves_the_database_as_it_was(tmp_path: Path, settings: Settings) -> None:
     big = tmp_path / "big.csv"
     with big.open("w") as handle:
         handle.write(HEADER + "\n")
         for i in range(300_000):
             handle.write(f"1000000008,BUPA,K-{i},A,principal,2026-01-01,2026-12-31\n")
-    env = {**os.environ, "DATABASE_PATH": str(settings.database_path), "ID_HASH_KEY": TEST_KEY}
+    env = {
+        **os.environ,
+        "DATABASE_PATH": str(settings.database_path),
+        "ID_HASH_KEY": TEST_KEY,
+        # cwd is the temporary folder (no .env): import this checkout's bot, not an installed one.
+        "PYTHONPATH": str(Path(__file__).resolve().parents[2]),
+    }
     first = write(tmp_path, GOOD, "first.csv")
     subprocess.run(
         [sys.executable, "-m", "bot", "import-policies", str(first)],
+        cwd=tmp_path,
         env=env,
         check=True,
         capture_output=True,
     )
     process = subprocess.Popen(
-        [sys.executable, "-m", "bot", "import-policies", str(big)],
+        [sys.executable, "-c", KILLABLE_IMPORT, str(big)],
+        cwd=tmp_path,
         env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
-    # Kill it hard while it works through the file (a few seconds of work in all).
-    time.sleep(1.5)
-    process.send_signal(signal.SIGKILL)
-    assert process.wait() == -signal.SIGKILL, "the import finished before it could be killed"
+    assert process.stdout is not None and process.stderr is not None
+    # Kill it hard once it says it is inside the write transaction, before its COMMIT.
+    line = process.stdout.readline()
+    if line != "IN THE WRITE TRANSACTION\n":
+        process.kill()
+        process.wait()
+        raise AssertionError(f"never reached the write transaction: {process.stderr.read()}")
+    os.kill(process.pid, signal.SIGKILL)
+    assert process.wait() == -signal.SIGKILL
+    process.stdout.close()
+    process.stderr.close()
     conn = sqlite3.connect(settings.database_path)
     assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
-    # All or nothing: never a part of the file.
-    assert conn.execute("SELECT count(*) FROM policies").fetchone()[0] in (3, 300_003)
+    # All or nothing: the whole file was written but never committed, so none of it is there.
+    assert conn.execute("SELECT count(*) FROM policies").fetchone()[0] == 3
     conn.close()
 
 

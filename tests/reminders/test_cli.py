@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import date, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
+import time_machine
 
 from bot.__main__ import main
 from bot.config import Settings
@@ -20,18 +21,15 @@ from tests.conftest import TEST_KEY
 from tests.fakes.fake_bot_api import FakeBotAPIProcess
 from tests.reminders.conftest import LONG_AGO, add_policy, identity
 
-# Broadcasts count days from the real today (in TIMEZONE), so the data does too.
-DAY = today_in(ZoneInfo("Asia/Riyadh"))
 
-
-def populate(path: Path) -> None:
+def populate(path: Path, day: date) -> None:
     async def go() -> None:
         settings = Settings(_env_file=None, database_path=path, id_hash_key=TEST_KEY)  # type: ignore[call-arg, arg-type]
         db = await open_store(settings)
         subs = SubscriptionStore(db)
         for i, days in enumerate((7, 30, 90)):
             digits = identity(i)
-            await add_policy(db, digits, expiry=DAY + timedelta(days=days))
+            await add_policy(db, digits, expiry=day + timedelta(days=days))
             await subs.subscribe(
                 "telegram",
                 900 + i,
@@ -46,7 +44,13 @@ def populate(path: Path) -> None:
 
 
 @pytest.fixture
-def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+def day(frozen_clock: time_machine.Traveller) -> date:
+    """Today in TIMEZONE, as the commands see it: broadcasts count days from it too."""
+    return today_in(ZoneInfo("Asia/Riyadh"))
+
+
+@pytest.fixture
+def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, day: date) -> Path:
     path = tmp_path / "bot.sqlite3"
     monkeypatch.chdir(tmp_path)  # no stray .env
     # main() points logging at the stderr of the moment; pytest swaps stderr per test.
@@ -59,7 +63,7 @@ def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
         "BROADCAST_PAID": "false",
     }.items():
         monkeypatch.setenv(name, value)
-    populate(path)
+    populate(path, day)
     return path
 
 
@@ -69,10 +73,12 @@ def fake() -> Iterator[FakeBotAPIProcess]:
         yield process
 
 
-def test_remind_dry_run_says_what_is_due(env: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["remind", "--dry-run", "--date", DAY.isoformat()]) == 0
+def test_remind_dry_run_says_what_is_due(
+    env: Path, day: date, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["remind", "--dry-run", "--date", day.isoformat()]) == 0
     out = capsys.readouterr().out
-    assert f"Reminder pass for {DAY}: 2 would send (30 days: 1, 7 days: 1)" in out
+    assert f"Reminder pass for {day}: 2 would send (30 days: 1, 7 days: 1)" in out
 
 
 @pytest.mark.parametrize(
@@ -120,6 +126,7 @@ def test_sending_needs_a_token_and_a_confirmation(
 
 def test_broadcast_and_remind_through_the_fake_bot_api(
     env: Path,
+    day: date,
     capsys: pytest.CaptureFixture[str],
     monkeypatch: pytest.MonkeyPatch,
     fake: FakeBotAPIProcess,
@@ -129,9 +136,9 @@ def test_broadcast_and_remind_through_the_fake_bot_api(
     assert main(["broadcast", "--audience", "all", "--text", "Service update", "--yes"]) == 0
     out = capsys.readouterr().out
     assert "Broadcast #1 done: 3 recipients; sent 3, failed 0, blocked 0" in out
-    assert main(["remind", "--date", DAY.isoformat()]) == 0
+    assert main(["remind", "--date", day.isoformat()]) == 0
     assert "Sent 2, failed 0, blocked 0, skipped 0." in capsys.readouterr().out
-    assert main(["remind", "--date", DAY.isoformat()]) == 0  # idempotent
+    assert main(["remind", "--date", day.isoformat()]) == 0  # idempotent
     assert "0 due; 2 already sent earlier." in capsys.readouterr().out
     assert main(["broadcast", "--list"]) == 0
     assert "#1 " in capsys.readouterr().out

@@ -6,6 +6,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import time_machine
+
 from bot.config import Settings
 from bot.conversation.state import Conversation
 from bot.limits import LimitKind, Window
@@ -46,7 +48,9 @@ async def test_idle_conversations_are_pruned_but_a_chosen_language_stays(tmp_pat
         assert (await store.load("telegram", "old-english")).locale == "en"
 
 
-async def test_the_runtime_prunes_limit_events_older_than_a_day(tmp_path: Path) -> None:
+async def test_the_runtime_prunes_limit_events_older_than_a_day(
+    tmp_path: Path, frozen_clock: time_machine.Traveller
+) -> None:
     settings = Settings(
         _env_file=None,  # type: ignore[call-arg]
         database_path=tmp_path / "bot.sqlite3",
