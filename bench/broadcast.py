@@ -41,8 +41,8 @@ from telegram.ext import ApplicationBuilder, ContextTypes, MessageHandler, filte
 
 from bot.config import Settings
 from bot.conversation.replies import Message
+from bot.domain.audience import Audience, Content
 from bot.domain.identity import id_hmac
-from bot.reminders.audience import Audience, Content
 from bot.reminders.delivery import Progress, workers_for
 from bot.reminders.sending import Sender
 from bot.reminders.service import ReminderService

@@ -67,7 +67,7 @@ def subscribed(
         )
         for days in thresholds:
             if expiry - timedelta(days=days) <= today:
-                continue  # already reached: no message for it (see reminders.schedule)
+                continue  # already reached: no message for it (see domain.schedule)
             if days:
                 lines.append(
                     "• " + tr.ngettext("{n} day before it ends", "{n} days before it ends", days)

@@ -21,7 +21,7 @@ if TYPE_CHECKING:  # the parser is built for every command; the heavy imports ar
 
     from bot.config import Settings
     from bot.conversation.replies import Message
-    from bot.reminders.audience import Audience, Content
+    from bot.domain.audience import Audience, Content
     from bot.reminders.broadcast import BroadcastPreview, BroadcastReport
     from bot.reminders.delivery import Progress, ProgressCallback
     from bot.reminders.sending import Sender
@@ -98,7 +98,7 @@ async def run_remind(settings: Settings, args: argparse.Namespace) -> int:
 
 
 async def run_broadcast(settings: Settings, args: argparse.Namespace) -> int:
-    from bot.reminders.audience import BadAudience, BadContent
+    from bot.domain.audience import BadAudience, BadContent
     from bot.store.broadcasts import EmptyAudience, UnknownInsurer
     from bot.store.setup import open_store
 
@@ -170,7 +170,7 @@ async def run_broadcast(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _parse_request(args: argparse.Namespace) -> tuple[Audience, Content]:
-    from bot.reminders.audience import Audience, BadAudience, BadContent, Content
+    from bot.domain.audience import Audience, BadAudience, BadContent, Content
 
     if not args.audience:
         raise BadAudience("--audience is required (all | expiring:N | expired | insurer:CODE)")

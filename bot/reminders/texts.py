@@ -13,9 +13,9 @@ from typing import Literal
 
 from bot.conversation.buttons import StopAll, StopOne, decode, encode
 from bot.conversation.replies import ButtonSpec, Message
+from bot.domain.audience import Audience, AudienceKind
 from bot.domain.policy import Insurer
 from bot.i18n import Translator, format_date, hours_text, minutes_text
-from bot.reminders.audience import Audience, AudienceKind
 
 
 def stop_this_button(subscription_id: int, tr: Translator) -> ButtonSpec:

@@ -24,13 +24,13 @@ from bot.conversation import card, consent_texts, texts
 from bot.conversation.buttons import MAX_DATA_BYTES, RemindMe, decode
 from bot.conversation.events import Action, Button, Command, Text
 from bot.conversation.replies import MAX_LABEL, Keyboard, fit_label
+from bot.domain.audience import Audience
 from bot.domain.identity import IdProblem, InvalidIdentity, Path
 from bot.domain.policy import Insurer, coverage_for
 from bot.i18n import SUPPORTED, Translator, translator_for
 from bot.limits import LimitKind, Refusal
 from bot.reminders import admin_texts
 from bot.reminders import texts as reminder_texts
-from bot.reminders.audience import Audience
 from tests.conversation.harness import BUPA, CODE, TODAY, FakeConsent, Person, policy
 
 MASKED = "1*******78"

@@ -12,8 +12,8 @@ from pydantic import SecretStr
 from bot.channels.telegram_http import AiohttpRequest
 from bot.config import Settings
 from bot.conversation.replies import Message
+from bot.domain.audience import Audience, Content
 from bot.i18n import strip_isolates
-from bot.reminders.audience import Audience, Content
 from bot.reminders.delivery import RetryPolicy
 from bot.reminders.pacing import ChatSpacing
 from bot.reminders.sending import Blocked, Rejected, RetryLater, Transient
