@@ -90,8 +90,8 @@ def keyboards(tr: Translator) -> Iterator[tuple[str, Keyboard]]:
         stops = [(LARGEST_ID - i, f"{i}*******7{i}") for i in range(count)]
         lines = ["•"] * count
         yield "consent_texts.reminder_list", consent_texts.reminder_list(tr, lines, stops).buttons
-    yield "reminder_texts.stop_this_button", ((reminder_texts.stop_this_button(LARGEST_ID, tr),),)
-    yield "reminder_texts.stop_all_button", ((reminder_texts.stop_all_button(tr),),)
+    yield "consent_texts.stop_this_button", ((consent_texts.stop_this_button(LARGEST_ID, tr),),)
+    yield "consent_texts.stop_all_button", ((consent_texts.stop_all_button(tr),),)
     message = reminder_texts.expiry_message(LARGEST_ID, MASKED, BUPA, expiry, TODAY, tr)
     yield "reminder_texts.expiry_message", message.buttons
     yield "reminder_texts.broadcast_message", reminder_texts.broadcast_message("x", tr).buttons
