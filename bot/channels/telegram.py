@@ -201,7 +201,7 @@ class TelegramChannel:
         """The chat's language: its explicit choice, else the platform's, else the default."""
         stored: str | None = None
         with contextlib.suppress(Exception):
-            stored = (await self.conversations.store.load(CHANNEL, str(chat_id))).locale
+            stored = (await self.conversations.states.load(CHANNEL, str(chat_id))).locale
         return translator_for(pick_locale(stored, platform_language, self.settings.default_locale))
 
     async def prune(self, context: Context) -> None:
