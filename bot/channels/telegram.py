@@ -40,7 +40,9 @@ from telegram.request import BaseRequest, HTTPXRequest
 from bot.channels.http import build_http_app, http_server, parse_json
 from bot.channels.ordering import PerChatUpdateProcessor
 from bot.channels.telegram_admin import TelegramAdmin
+from bot.channels.telegram_jobs import install_jobs
 from bot.channels.telegram_render import inbound, send_replies
+from bot.channels.telegram_sender import bulk_sender
 from bot.config import Settings
 from bot.conversation import texts
 from bot.conversation.service import ConversationService
@@ -49,8 +51,6 @@ from bot.logs import RedactIdentityNumbers
 from bot.reminders.admin import AdminDialogue
 from bot.reminders.delivery import workers_for
 from bot.reminders.service import ReminderService
-from bot.reminders.telegram_jobs import install_jobs
-from bot.reminders.telegram_sender import bulk_sender
 from bot.runtime import PRUNE_AT, Runtime, open_runtime
 from bot.stopping import stop_on_signals
 

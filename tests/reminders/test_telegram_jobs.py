@@ -4,8 +4,8 @@ import asyncio
 from datetime import timedelta
 from typing import Any
 
+from bot.channels.telegram_jobs import install_jobs
 from bot.reminders.service import ReminderService
-from bot.reminders.telegram_jobs import install_jobs
 from bot.store.database import Database
 from tests.fakes.fake_bot_api import FakeBotAPI
 from tests.reminders.conftest import TODAY, FakeSender, add_policy, identity, subscribe
