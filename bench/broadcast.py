@@ -39,14 +39,14 @@ from aiohttp import ClientSession, ClientTimeout
 from telegram import Update
 from telegram.ext import ApplicationBuilder, ContextTypes, MessageHandler, filters
 
+from bot.channels.telegram_sender import bulk_sender
 from bot.config import Settings
 from bot.conversation.replies import Message
+from bot.domain.audience import Audience, Content
 from bot.domain.identity import id_hmac
-from bot.reminders.audience import Audience, Content
 from bot.reminders.delivery import Progress, workers_for
 from bot.reminders.sending import Sender
 from bot.reminders.service import ReminderService
-from bot.reminders.telegram_sender import bulk_sender
 from bot.store.database import Database
 from bot.store.ledger import timestamp
 from bot.store.setup import open_store

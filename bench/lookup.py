@@ -46,6 +46,7 @@ import aiosqlite  # noqa: E402
 from bench._policies import identity_number, write_policies  # noqa: E402
 from bot.config import Settings  # noqa: E402
 from bot.conversation.events import ChatKind, Event, Text  # noqa: E402
+from bot.conversation.states import ConversationStates  # noqa: E402
 from bot.domain.identity import id_hmac  # noqa: E402
 from bot.importer.run import import_policies  # noqa: E402
 from bot.limits import Requester  # noqa: E402
@@ -187,7 +188,7 @@ def raw_join(db_path: Path, key: bytes, rows: int, lookups: int) -> None:
 async def store_calls(runtime: Runtime, first: int, count: int) -> None:
     """The store calls of `count` web lookups, one at a time, each timed (see the module doc)."""
     settings, db = runtime.settings, runtime.db
-    conversations, audit = ConversationStore(db), AuditLog(db, CHANNEL)
+    conversations, audit = ConversationStates(ConversationStore(db)), AuditLog(db, CHANNEL)
     limits, policies = runtime.limits(CHANNEL), runtime.policies
     service = runtime.conversations(CHANNEL)
     timer = Timer()

@@ -11,7 +11,7 @@ from pathlib import Path
 from bot.captcha.sample import add_sample_parser
 from bot.config import Settings, SettingsError, load_settings
 from bot.logs import setup_logging
-from bot.reminders.cli import add_broadcast_parser, add_remind_parser
+from bot.reminders.cli import BulkChannel, add_broadcast_parser, add_remind_parser
 
 EXIT_OK, EXIT_PARTIAL, EXIT_NOTHING_WRITTEN, EXIT_CONFIG = 0, 1, 2, 78
 
@@ -62,16 +62,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     if command == "remind":
         from bot.reminders.cli import run_remind
 
-        return asyncio.run(run_remind(settings, args))
+        return asyncio.run(run_remind(settings, args, _bulk_channel()))
     if command == "broadcast":
         from bot.reminders.cli import run_broadcast
 
-        return asyncio.run(run_broadcast(settings, args))
+        return asyncio.run(run_broadcast(settings, args, _bulk_channel()))
     if command == "captcha-sample":
         from bot.captcha.sample import run_sample
 
         return run_sample(args)
     return _run(settings)
+
+
+def _bulk_channel() -> BulkChannel:
+    """Where `remind` and `broadcast` send: Telegram (the reminders code is channel-neutral)."""
+    from bot.channels.telegram_sender import CHANNEL, bulk_sender
+
+    return BulkChannel(CHANNEL, bulk_sender)
 
 
 def _run(settings: Settings) -> int:

@@ -11,6 +11,7 @@ from typing import Any
 from bot.app import App
 from bot.config import Settings
 from bot.conversation.state import Conversation
+from bot.conversation.states import ConversationStates
 from bot.runtime import open_runtime
 from bot.store.conversations import ConversationStore
 from tests.conftest import TEST_KEY
@@ -43,7 +44,7 @@ async def test_without_a_sender_only_the_clean_up_runs_at_start_and_daily(
     core = App(runtime)
     try:
         store = ConversationStore(runtime.db)
-        await store.save("web", "idle", Conversation())
+        await ConversationStates(store).save("web", "idle", Conversation())
         await runtime.db.write("UPDATE conversations SET updated_at = '2000-01-01T00:00:00Z'")
         await core.start()
         jobs = {job.id: job for job in core.scheduler.get_jobs()}

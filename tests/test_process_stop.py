@@ -202,13 +202,14 @@ async def test_telegram_webhook_with_the_web_chat_stops_on_sigterm(tmp_path: Pat
 
 async def test_the_web_chat_alone_prunes_idle_conversations_at_start(tmp_path: Path) -> None:
     from bot.conversation.state import Conversation
+    from bot.conversation.states import ConversationStates
     from bot.store.conversations import ConversationStore
     from bot.store.database import Database
 
     async with await Database.open(tmp_path / "bot.sqlite3") as db:
-        store = ConversationStore(db)
+        states = ConversationStates(ConversationStore(db))
         for chat_id in ("idle", "recent"):
-            await store.save("web", chat_id, Conversation())
+            await states.save("web", chat_id, Conversation())
         await db.write(
             "UPDATE conversations SET updated_at = '2000-01-01T00:00:00Z' WHERE chat_id = 'idle'"
         )

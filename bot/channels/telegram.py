@@ -42,6 +42,7 @@ from bot.channels.http import build_http_app, http_server, parse_json
 from bot.channels.ordering import PerChatUpdateProcessor
 from bot.channels.telegram_admin import TelegramAdmin
 from bot.channels.telegram_render import inbound, send_replies
+from bot.channels.telegram_sender import bulk_sender
 from bot.config import Settings
 from bot.conversation import texts
 from bot.conversation.service import ConversationService
@@ -50,7 +51,6 @@ from bot.logs import RedactIdentityNumbers
 from bot.reminders.admin import AdminDialogue
 from bot.reminders.delivery import workers_for
 from bot.reminders.service import ReminderService
-from bot.reminders.telegram_sender import bulk_sender
 from bot.runtime import Runtime, open_runtime
 from bot.stopping import stop_on_signals
 
@@ -194,7 +194,7 @@ class TelegramChannel:
         """The chat's language: its explicit choice, else the platform's, else the default."""
         stored: str | None = None
         with contextlib.suppress(Exception):
-            stored = (await self.conversations.store.load(CHANNEL, str(chat_id))).locale
+            stored = (await self.conversations.states.load(CHANNEL, str(chat_id))).locale
         return translator_for(pick_locale(stored, platform_language, self.settings.default_locale))
 
 

@@ -87,7 +87,7 @@ class StopAll:
 
 @dataclass(frozen=True, slots=True)
 class BroadcastAudience:
-    audience: str  # as bot.reminders.audience.Audience.parse reads it (checked there)
+    audience: str  # as bot.domain.audience.Audience.parse reads it (checked there)
 
 
 @dataclass(frozen=True, slots=True)

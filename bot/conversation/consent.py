@@ -23,9 +23,9 @@ from bot.conversation import consent_texts as texts
 from bot.conversation.replies import ButtonSpec, Message
 from bot.conversation.state import Conversation, PendingIdentity
 from bot.domain.policy import Coverage, PolicyStatus
+from bot.domain.schedule import reminder_thresholds
+from bot.domain.subscriptions import SubscribeOutcome, SubscribeResult, SubscriptionView
 from bot.i18n import Translator
-from bot.reminders.schedule import reminder_thresholds
-from bot.store.subscriptions import SubscribeOutcome, SubscribeResult, SubscriptionView
 
 TAG_LENGTH = 8  # hex digits of the number's HMAC carried by the «Remind me» button
 

@@ -1,19 +1,18 @@
 """What the conversation says about reminders: the offer, the confirmation, the list, stopping.
 
-Stop-button data comes from `bot.reminders.texts` (the reminders themselves carry the same
-buttons), so a tap on a reminder and a tap on the list are one path.
+The stop buttons are defined here and reused by `bot.reminders.texts` (the reminders themselves
+carry the same buttons), so a tap on a reminder and a tap on the list are one path.
 """
 
 from __future__ import annotations
 
 from datetime import date, timedelta
 
-from bot.conversation.buttons import RemindMe, StopOne, encode
+from bot.conversation.buttons import RemindMe, StopAll, StopOne, encode
 from bot.conversation.replies import ButtonSpec, Keyboard, Message
 from bot.conversation.texts import new_lookup_buttons
 from bot.domain.policy import Insurer
 from bot.i18n import Translator, format_date
-from bot.reminders.texts import stop_all_button, stop_this_button
 
 # Words that stop every reminder, as a person would type them (compared after casefold and
 # with Arabic letter variants and tatweel removed: "ايقاف", "إيقـاف").
@@ -37,6 +36,14 @@ def remind_label(tr: Translator) -> str:
 
 def remind_button(tr: Translator, tag: str) -> ButtonSpec:
     return ButtonSpec(remind_label(tr), encode(RemindMe(tag)))
+
+
+def stop_this_button(subscription_id: int, tr: Translator) -> ButtonSpec:
+    return ButtonSpec(tr._("Stop these reminders"), encode(StopOne(subscription_id)))
+
+
+def stop_all_button(tr: Translator) -> ButtonSpec:
+    return ButtonSpec(tr._("Stop all reminders"), encode(StopAll()))
 
 
 def _how_to_stop(tr: Translator) -> str:
@@ -67,7 +74,7 @@ def subscribed(
         )
         for days in thresholds:
             if expiry - timedelta(days=days) <= today:
-                continue  # already reached: no message for it (see reminders.schedule)
+                continue  # already reached: no message for it (see domain.schedule)
             if days:
                 lines.append(
                     "• " + tr.ngettext("{n} day before it ends", "{n} days before it ends", days)

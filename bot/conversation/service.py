@@ -15,6 +15,7 @@ from bot.conversation.engine import Engine
 from bot.conversation.events import Event
 from bot.conversation.replies import Reply
 from bot.conversation.state import Conversation
+from bot.conversation.states import ConversationStates
 from bot.i18n import pick_locale, translator_for
 from bot.store.conversations import ConversationStore
 
@@ -48,6 +49,7 @@ class ConversationService:
         self.channel = channel
         self.engine = engine
         self.store = store
+        self.states = ConversationStates(store)
         self.hash_key = hash_key
         self.turns = ChatTurns()
 
@@ -60,7 +62,7 @@ class ConversationService:
         """One event of a chat; events of one chat are applied one after the other."""
 
         async def turn() -> list[Reply]:
-            conv = await self.store.load(self.channel, chat_id)
+            conv = await self.states.load(self.channel, chat_id)
             return await self._run(chat_id, conv, event)
 
         return await self.turns.run(chat_id, turn)
@@ -70,7 +72,7 @@ class ConversationService:
         issued); None, with nothing stored, when it does not."""
 
         async def turn() -> list[Reply] | None:
-            conv = await self.store.load_existing(self.channel, chat_id)
+            conv = await self.states.load_existing(self.channel, chat_id)
             if conv is None:
                 return None
             return await self._run(chat_id, conv, event)
@@ -81,7 +83,7 @@ class ConversationService:
         locale = conv.locale
         try:
             replies = await self.engine.handle(conv, event, self.chat_ref(chat_id), chat_id)
-            await self.store.save(self.channel, chat_id, conv)
+            await self.states.save(self.channel, chat_id, conv)
         except Exception:
             # The stored state stays as it was: the person can simply try again. The log
             # line carries no event (it holds what the person typed).

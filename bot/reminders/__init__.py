@@ -1,8 +1,6 @@
 """Expiry reminders with consent, and admin broadcasts that lose nobody.
 
 Modules:
-    schedule        which threshold is due on a day (pure)
-    audience        who a broadcast goes to, what it says (pure values)
     texts           reminder and report messages (i18n), stop-button data
     pacing          overall rate (token bucket), flood-control pause, one message/s per chat
     sending         the `Sender` protocol and its typed errors
@@ -10,8 +8,13 @@ Modules:
     reminder_pass   the daily pass
     broadcast       preview / create / run / resume / cancel / list
     service         everything above wired for a running bot (scheduled by bot/app.py)
-    telegram_sender the Telegram `Sender` (python-telegram-bot)
     cli             `python -m bot remind`, `python -m bot broadcast`
+
+Elsewhere, by the layering (ARCHITECTURE.md): the pure values in bot/domain (`schedule`, which
+threshold is due on a day; `audience`, who a broadcast goes to and what it says), and the
+Telegram side in bot/channels (`telegram_sender`, the Telegram `Sender`), and the schedule in
+bot/app.py (the application's scheduler). Reminders import neither python-telegram-bot nor
+bot.channels.
 
 Decisions where the issue is silent:
 - Thresholds are REMINDER_DAYS plus the expiry day (0). A threshold whose day was on or before

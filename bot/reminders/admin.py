@@ -34,10 +34,7 @@ from bot.conversation.buttons import (
 )
 from bot.conversation.events import Action, Button, Command, Text
 from bot.conversation.replies import Reply
-from bot.domain.policy import Insurer
-from bot.i18n import Translator
-from bot.reminders import admin_texts as texts
-from bot.reminders.audience import (
+from bot.domain.audience import (
     MAX_TEXT_UTF16,
     Audience,
     AudienceKind,
@@ -45,6 +42,9 @@ from bot.reminders.audience import (
     BadContent,
     Content,
 )
+from bot.domain.policy import Insurer
+from bot.i18n import Translator
+from bot.reminders import admin_texts as texts
 from bot.reminders.broadcast import EmptyAudience, UnknownInsurer, broadcasts_text
 from bot.reminders.service import ReminderService
 from bot.store.conversations import ConversationStore

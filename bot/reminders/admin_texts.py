@@ -12,9 +12,9 @@ from bot.conversation.buttons import (
     encode,
 )
 from bot.conversation.replies import ButtonSpec, Keyboard, Message, fit_label
+from bot.domain.audience import Audience
 from bot.domain.policy import Insurer
 from bot.i18n import Translator
-from bot.reminders.audience import Audience
 from bot.reminders.texts import audience_text
 
 # The dialogue's buttons (bot/conversation/buttons.py); only admins' taps reach it.

@@ -19,9 +19,9 @@ from typing import Literal
 from zoneinfo import ZoneInfo
 
 from bot.conversation.replies import Message
+from bot.domain.audience import Audience, Content
 from bot.domain.policy import Insurer, today_in
 from bot.i18n import Translator, translator_for
-from bot.reminders.audience import Audience, Content
 from bot.reminders.delivery import Deliverer, Progress, ProgressCallback
 from bot.reminders.texts import (
     broadcast_line,

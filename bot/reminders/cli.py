@@ -1,6 +1,8 @@
 """`python -m bot remind` and `python -m bot broadcast`: the operator's (and cron's) view.
 
-Output is English: it is for operators, not for the people the bot serves.
+Output is English: it is for operators, not for the people the bot serves. Which channel the
+messages leave on (its name and how to open a bulk sender) is given by the entry point
+(`bot.__main__`): reminders do not import the channels (see ARCHITECTURE.md, Layering).
 """
 
 from __future__ import annotations
@@ -12,6 +14,8 @@ import getpass
 import signal
 import sys
 from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -21,7 +25,7 @@ if TYPE_CHECKING:  # the parser is built for every command; the heavy imports ar
 
     from bot.config import Settings
     from bot.conversation.replies import Message
-    from bot.reminders.audience import Audience, Content
+    from bot.domain.audience import Audience, Content
     from bot.reminders.broadcast import BroadcastPreview, BroadcastReport
     from bot.reminders.delivery import Progress, ProgressCallback
     from bot.reminders.sending import Sender
@@ -29,6 +33,15 @@ if TYPE_CHECKING:  # the parser is built for every command; the heavy imports ar
     from bot.store.database import Database
 
 EXIT_OK, EXIT_FAILURES, EXIT_BAD_INPUT, EXIT_BUSY, EXIT_CONFIG = 0, 1, 2, 3, 78
+
+
+@dataclass(frozen=True, slots=True)
+class BulkChannel:
+    """The channel the commands send on: its name, and `open(settings, in_flight)`, a sender
+    for that many concurrent sends to use as `async with` (e.g. Telegram's `bulk_sender`)."""
+
+    name: str
+    open: Callable[[Settings, int], AbstractAsyncContextManager[Sender]]
 
 
 def add_remind_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -67,20 +80,20 @@ def add_broadcast_parser(commands: argparse._SubParsersAction[argparse.ArgumentP
 # ------------------------------------------------------------------------------ remind
 
 
-async def run_remind(settings: Settings, args: argparse.Namespace) -> int:
+async def run_remind(settings: Settings, args: argparse.Namespace, channel: BulkChannel) -> int:
     from bot.store.setup import open_store
 
     db = await open_store(settings)
     try:
         if args.dry_run:
-            service = _service(db, settings, None)
+            service = _service(db, settings, channel, None)
             report = await service.reminder_pass.run(args.date, dry_run=True)
             print(report.summary())
             return EXIT_OK
-        async with _telegram(settings) as sender:
+        async with _bulk_sender(settings, channel) as sender:
             if sender is None:
                 return EXIT_CONFIG
-            service = _service(db, settings, sender)
+            service = _service(db, settings, channel, sender)
             with _stop_on_signals(service.deliverer.stop_all), _bar("Reminders") as show:
                 report = await service.reminder_pass.run(args.date, progress=show)
         print(report.summary())
@@ -97,15 +110,15 @@ async def run_remind(settings: Settings, args: argparse.Namespace) -> int:
 # --------------------------------------------------------------------------- broadcast
 
 
-async def run_broadcast(settings: Settings, args: argparse.Namespace) -> int:
-    from bot.reminders.audience import BadAudience, BadContent
+async def run_broadcast(settings: Settings, args: argparse.Namespace, channel: BulkChannel) -> int:
+    from bot.domain.audience import BadAudience, BadContent
     from bot.store.broadcasts import EmptyAudience, UnknownInsurer
     from bot.store.setup import open_store
 
     db = await open_store(settings)
     try:
         if args.list:
-            await _list(_service(db, settings, None))
+            await _list(_service(db, settings, channel, None))
             return EXIT_OK
         if args.resume is None:
             try:
@@ -115,17 +128,18 @@ async def run_broadcast(settings: Settings, args: argparse.Namespace) -> int:
                 return EXIT_BAD_INPUT
         if args.dry_run and args.resume is None:
             try:
-                preview = await _service(db, settings, None).broadcasts.preview(audience, content)
+                dry = _service(db, settings, channel, None)
+                preview = await dry.broadcasts.preview(audience, content)
             except UnknownInsurer as exc:
                 print(f"broadcast: {exc}", file=sys.stderr)
                 return EXIT_BAD_INPUT
             _print_preview(preview)
             print("Dry run: nothing sent, nothing recorded.")
             return EXIT_OK
-        async with _telegram(settings) as sender:
+        async with _bulk_sender(settings, channel) as sender:
             if sender is None:
                 return EXIT_CONFIG
-            service = _service(db, settings, sender)
+            service = _service(db, settings, channel, sender)
             if args.resume is not None:
                 broadcast_id = args.resume
             else:
@@ -170,7 +184,7 @@ async def run_broadcast(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _parse_request(args: argparse.Namespace) -> tuple[Audience, Content]:
-    from bot.reminders.audience import Audience, BadAudience, BadContent, Content
+    from bot.domain.audience import Audience, BadAudience, BadContent, Content
 
     if not args.audience:
         raise BadAudience("--audience is required (all | expiring:N | expired | insurer:CODE)")
@@ -263,34 +277,36 @@ async def _list(service: ReminderService) -> None:
 # ----------------------------------------------------------------------------- plumbing
 
 
-def _service(db: Database, settings: Settings, sender: Sender | None) -> ReminderService:
+def _service(
+    db: Database, settings: Settings, channel: BulkChannel, sender: Sender | None
+) -> ReminderService:
     from bot.reminders.sending import SenderUnavailable
     from bot.reminders.service import ReminderService
-    from bot.reminders.telegram_sender import CHANNEL
 
     class NotSending:
-        """Stands in for Telegram in dry runs: previews count Telegram chats, nothing goes out."""
+        """Stands in for the channel in dry runs: previews count its chats, nothing goes out."""
 
-        channel = CHANNEL
+        def __init__(self, name: str) -> None:
+            self.channel = name
 
         async def send(self, chat_id: str, message: Message) -> None:
             raise SenderUnavailable("dry run")
 
-    chosen: Sender = sender if sender is not None else NotSending()
-    return ReminderService(db, settings, {CHANNEL: chosen}, progress_every=1.0)
+    chosen: Sender = sender if sender is not None else NotSending(channel.name)
+    return ReminderService(db, settings, {channel.name: chosen}, progress_every=1.0)
 
 
 @contextlib.asynccontextmanager
-async def _telegram(settings: Settings) -> AsyncIterator[Sender | None]:
-    """A TelegramSender on its own Bot, or None (after saying why) without a token."""
+async def _bulk_sender(settings: Settings, channel: BulkChannel) -> AsyncIterator[Sender | None]:
+    """The channel's bulk sender (a TelegramSender on its own Bot), or None (after saying
+    why) without a token."""
     if settings.telegram_bot_token is None:
         print("TELEGRAM_BOT_TOKEN is not set: nothing can be sent (see .env.example).")
         yield None
         return
     from bot.reminders.delivery import workers_for
-    from bot.reminders.telegram_sender import bulk_sender
 
-    async with bulk_sender(settings, workers_for(settings.broadcast_rate)) as sender:
+    async with channel.open(settings, workers_for(settings.broadcast_rate)) as sender:
         yield sender
 
 

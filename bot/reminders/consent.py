@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from bot.store.subscriptions import SubscribeResult, SubscriptionStore, SubscriptionView
+from bot.domain.subscriptions import SubscribeResult, SubscriptionView
+from bot.store.subscriptions import SubscriptionStore
 
 
 class ChannelConsent:

@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo
 
 from bot.conversation.replies import Message
 from bot.domain.policy import today_in
+from bot.domain.schedule import due_threshold
 from bot.i18n import translator_for
 from bot.reminders.delivery import (
     Deliverer,
@@ -22,7 +23,6 @@ from bot.reminders.delivery import (
     Progress,
     ProgressCallback,
 )
-from bot.reminders.schedule import due_threshold
 from bot.reminders.texts import expiry_message
 from bot.store.broadcasts import Leases
 from bot.store.subscriptions import (

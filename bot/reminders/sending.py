@@ -1,7 +1,7 @@
 """How bulk messages leave the bot: a channel-neutral `Sender` and the errors it may raise.
 
 The delivery runner only knows this protocol, so it is tested without Telegram; the Telegram
-implementation is in `bot.reminders.telegram_sender`.
+implementation is in `bot.channels.telegram_sender`.
 """
 
 from __future__ import annotations

@@ -19,11 +19,11 @@ from typing import Any
 
 from bot.config import Settings
 from bot.domain.policy import today_in
+from bot.domain.schedule import reminder_thresholds
 from bot.reminders.broadcast import BroadcastRunner, ProgressFor, ReportCallback
 from bot.reminders.delivery import Deliverer, ProgressCallback, RetryPolicy
 from bot.reminders.pacing import ChatSpacing, Pacer
 from bot.reminders.reminder_pass import ReminderPass, ReminderReport
-from bot.reminders.schedule import reminder_thresholds
 from bot.reminders.sending import Sender
 from bot.store.broadcasts import BroadcastStore, Leases
 from bot.store.database import Database

@@ -1,8 +1,9 @@
 """What reminders and broadcast reports say. Message ids are English; text lives in locales/.
 
 Every reminder carries a button that stops it (`StopOne`); a typed broadcast carries one that
-stops all of the chat's reminders (`StopAll`). The chat side handles both; their data, which
-messages already delivered carry, is bot/conversation/buttons.py's.
+stops all of the chat's reminders (`StopAll`). The chat side handles both, and owns them: their
+data (which messages already delivered carry) is bot/conversation/buttons.py's, their labels
+bot/conversation/consent_texts.py's.
 """
 
 from __future__ import annotations
@@ -12,19 +13,11 @@ from datetime import date, datetime, tzinfo
 from typing import Literal
 
 from bot.conversation.buttons import StopAll, StopOne, decode, encode
-from bot.conversation.replies import ButtonSpec, Message
+from bot.conversation.consent_texts import stop_all_button, stop_this_button
+from bot.conversation.replies import Message
+from bot.domain.audience import Audience, AudienceKind
 from bot.domain.policy import Insurer
 from bot.i18n import Translator, format_date, hours_text, minutes_text
-from bot.reminders.audience import Audience, AudienceKind
-
-
-def stop_this_button(subscription_id: int, tr: Translator) -> ButtonSpec:
-    return ButtonSpec(tr._("Stop these reminders"), encode(StopOne(subscription_id)))
-
-
-def stop_all_button(tr: Translator) -> ButtonSpec:
-    return ButtonSpec(tr._("Stop all reminders"), encode(StopAll()))
-
 
 # The codec's own names for the stop buttons, kept for older callers (tests/reminders).
 STOP_ALL = encode(StopAll())

@@ -20,7 +20,7 @@ from datetime import date, datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-from bot.reminders.audience import Audience, AudienceKind, Content, Template
+from bot.domain.audience import Audience, AudienceKind, Content, Template
 from bot.store.database import Database, Queries
 from bot.store.ledger import Ledger, parse_timestamp, timestamp
 from bot.store.subscriptions import (

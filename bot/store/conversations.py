@@ -1,42 +1,19 @@
-"""Conversation state per (channel, chat), and the audit log of completed lookups."""
+"""Conversation state per (channel, chat) as raw JSON, and the audit log of completed lookups."""
 
 from __future__ import annotations
 
-import logging
 from datetime import UTC, datetime, timedelta
 
-from pydantic import ValidationError
-
-from bot.conversation.state import Conversation
 from bot.store.database import Database
-
-log = logging.getLogger(__name__)
 
 
 class ConversationStore:
     def __init__(self, db: Database) -> None:
         self.db = db
 
-    async def load(self, channel: str, chat_id: str) -> Conversation:
-        return await self.load_existing(channel, chat_id) or Conversation()
-
-    async def load_existing(self, channel: str, chat_id: str) -> Conversation | None:
-        """The chat's state, or None when nothing is stored for it."""
-        state = await self.load_json(channel, chat_id)
-        if state is None:
-            return None
-        try:
-            return Conversation.model_validate_json(state)
-        except ValidationError:
-            # A state from an incompatible older version: start over rather than fail.
-            log.warning("unreadable conversation state for a %s chat; starting over", channel)
-            return Conversation()
-
-    async def save(self, channel: str, chat_id: str, conv: Conversation) -> None:
-        await self.save_json(channel, chat_id, conv.model_dump_json())
-
-    # Raw JSON per (channel, chat): other per-chat state (an admin's broadcast draft) lives
-    # in the same table under a channel name of its own.
+    # Raw JSON per (channel, chat): the conversation's state (typed and validated by
+    # bot/conversation/states.py, above the store) and other per-chat state (an admin's
+    # broadcast draft) under a channel name of its own.
 
     async def load_json(self, channel: str, chat_id: str) -> str | None:
         rows = await self.db.read(

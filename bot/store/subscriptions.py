@@ -9,12 +9,18 @@ so a renewal imported later moves them to the new expiry date by itself.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date, datetime
 from enum import StrEnum
 from typing import Any
 
 from bot.domain.policy import Insurer
+from bot.domain.subscriptions import (
+    SubscribeOutcome,
+    SubscribeResult,
+    Subscription,
+    SubscriptionView,
+)
 from bot.store.database import Database, Queries
 from bot.store.ledger import Ledger, parse_timestamp, timestamp
 
@@ -26,45 +32,9 @@ CURRENT_POLICY_ID = """(
 )"""
 
 
-class SubscribeOutcome(StrEnum):
-    SUBSCRIBED = "subscribed"
-    ALREADY = "already"  # this chat already gets reminders for this number
-    LIMIT_REACHED = "limit_reached"  # the chat holds the maximum number of subscriptions
-
-
 class StopReason(StrEnum):
     USER = "user"
     BLOCKED = "blocked"  # the person blocked the bot or the chat is gone
-
-
-@dataclass(frozen=True, slots=True)
-class SubscribeResult:
-    outcome: SubscribeOutcome
-    # The new or the existing subscription; None when the limit was reached.
-    subscription_id: int | None
-    active_in_chat: int  # after this call
-    limit: int
-
-
-@dataclass(frozen=True, slots=True)
-class Subscription:
-    id: int
-    channel: str
-    chat_id: str
-    id_masked: str
-    locale: str
-    consented_at: datetime
-    active: bool
-    id_hmac: bytes = field(repr=False)
-
-
-@dataclass(frozen=True, slots=True)
-class SubscriptionView:
-    """A subscription as /reminders shows it; insurer and expiry are None without a policy."""
-
-    subscription: Subscription
-    insurer: Insurer | None
-    expiry_date: date | None
 
 
 _SUB_COLUMNS = (

@@ -12,14 +12,14 @@ from bot.conversation.replies import Message, Reply
 from bot.conversation.state import Conversation
 from bot.domain.identity import id_hmac
 from bot.domain.policy import BeneficiaryType, Insurer, Policy, PolicyStatus
-from bot.i18n import strip_isolates
-from bot.limits import Exceeded, LimitConfig, Limits, Window
-from bot.store.subscriptions import (
+from bot.domain.subscriptions import (
     SubscribeOutcome,
     SubscribeResult,
     Subscription,
     SubscriptionView,
 )
+from bot.i18n import strip_isolates
+from bot.limits import Exceeded, LimitConfig, Limits, Window
 
 KEY = b"engine-test-key"
 CODE = "123456"

@@ -17,10 +17,10 @@ from bot.channels.telegram import CHANNEL
 from bot.conversation import consent_texts, texts
 from bot.conversation.buttons import BroadcastSend, encode
 from bot.conversation.replies import Message
+from bot.domain.audience import Audience
 from bot.domain.policy import today_in
 from bot.i18n import strip_isolates
 from bot.reminders import admin_texts
-from bot.reminders.audience import Audience
 from bot.reminders.texts import expiry_message, local_time_text
 from bot.store.broadcasts import BroadcastStatus, BroadcastSummary
 from bot.store.insurers import all_insurers

@@ -10,11 +10,11 @@ from pathlib import Path as FilePath
 from bot.conversation import consent_texts, texts
 from bot.domain.identity import Path
 from bot.domain.policy import Insurer, today_in
+from bot.domain.subscriptions import SubscriptionView
 from bot.i18n import format_date, strip_isolates
 from bot.importer.demo import demo_rows
 from bot.importer.run import import_policies
 from bot.reminders.texts import expiry_message
-from bot.store.subscriptions import SubscriptionView
 from tests.e2e.conftest import AR, EN, BotUnderTest, Person, StartBot
 
 CITIZEN = AR._("Citizen")

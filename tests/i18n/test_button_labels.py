@@ -24,13 +24,13 @@ from bot.conversation import card, consent_texts, texts
 from bot.conversation.buttons import MAX_DATA_BYTES, RemindMe, decode
 from bot.conversation.events import Action, Button, Command, Text
 from bot.conversation.replies import MAX_LABEL, Keyboard, fit_label
+from bot.domain.audience import Audience
 from bot.domain.identity import IdProblem, InvalidIdentity, Path
 from bot.domain.policy import Insurer, coverage_for
 from bot.i18n import SUPPORTED, Translator, translator_for
 from bot.limits import LimitKind, Refusal
 from bot.reminders import admin_texts
 from bot.reminders import texts as reminder_texts
-from bot.reminders.audience import Audience
 from tests.conversation.harness import BUPA, CODE, TODAY, FakeConsent, Person, policy
 
 MASKED = "1*******78"
@@ -90,8 +90,8 @@ def keyboards(tr: Translator) -> Iterator[tuple[str, Keyboard]]:
         stops = [(LARGEST_ID - i, f"{i}*******7{i}") for i in range(count)]
         lines = ["•"] * count
         yield "consent_texts.reminder_list", consent_texts.reminder_list(tr, lines, stops).buttons
-    yield "reminder_texts.stop_this_button", ((reminder_texts.stop_this_button(LARGEST_ID, tr),),)
-    yield "reminder_texts.stop_all_button", ((reminder_texts.stop_all_button(tr),),)
+    yield "consent_texts.stop_this_button", ((consent_texts.stop_this_button(LARGEST_ID, tr),),)
+    yield "consent_texts.stop_all_button", ((consent_texts.stop_all_button(tr),),)
     message = reminder_texts.expiry_message(LARGEST_ID, MASKED, BUPA, expiry, TODAY, tr)
     yield "reminder_texts.expiry_message", message.buttons
     yield "reminder_texts.broadcast_message", reminder_texts.broadcast_message("x", tr).buttons

@@ -7,8 +7,8 @@ from datetime import timedelta
 
 import pytest
 
+from bot.domain.audience import Audience, Content
 from bot.i18n import strip_isolates, translator_for
-from bot.reminders.audience import Audience, Content
 from bot.reminders.broadcast import (
     BroadcastReport,
     EmptyAudience,

@@ -16,11 +16,11 @@ from typing import Any
 from aiohttp import ClientSession
 from telegram import Bot
 
+from bot.channels.telegram_sender import TelegramSender
 from bot.config import Settings
 from bot.domain.identity import id_hmac, mask_id
 from bot.reminders.delivery import RetryPolicy, workers_for
 from bot.reminders.service import ReminderService
-from bot.reminders.telegram_sender import TelegramSender
 from bot.store.setup import open_store
 from bot.store.subscriptions import SubscriptionStore
 from tests.conftest import TEST_KEY

@@ -4,8 +4,8 @@ from datetime import date, timedelta
 
 import pytest
 
-from bot.reminders.audience import Audience, AudienceKind, BadAudience, BadContent, Content
-from bot.reminders.schedule import due_threshold, reminder_thresholds, upcoming_reminder_days
+from bot.domain.audience import Audience, AudienceKind, BadAudience, BadContent, Content
+from bot.domain.schedule import due_threshold, reminder_thresholds, upcoming_reminder_days
 from bot.reminders.texts import STOP_ALL, parse_stop, stop_data
 
 THRESHOLDS = reminder_thresholds([30, 7, 1])

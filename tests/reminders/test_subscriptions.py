@@ -3,9 +3,10 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 
 from bot.domain.identity import id_hmac
+from bot.domain.subscriptions import SubscribeOutcome
 from bot.reminders.service import ReminderService
 from bot.store.database import Database
-from bot.store.subscriptions import StopReason, SubscribeOutcome
+from bot.store.subscriptions import StopReason
 from tests.conftest import TEST_KEY
 from tests.reminders.conftest import add_policy, identity, subscribe
 

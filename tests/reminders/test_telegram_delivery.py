@@ -10,15 +10,15 @@ import pytest
 from pydantic import SecretStr
 
 from bot.channels.telegram_http import AiohttpRequest
+from bot.channels.telegram_sender import TelegramSender, bulk_sender
 from bot.config import Settings
 from bot.conversation.replies import Message
+from bot.domain.audience import Audience, Content
 from bot.i18n import strip_isolates
-from bot.reminders.audience import Audience, Content
 from bot.reminders.delivery import RetryPolicy
 from bot.reminders.pacing import ChatSpacing
 from bot.reminders.sending import Blocked, Rejected, RetryLater, Transient
 from bot.reminders.service import ReminderService
-from bot.reminders.telegram_sender import TelegramSender, bulk_sender
 from bot.reminders.texts import parse_stop
 from bot.store.database import Database
 from tests.fakes.fake_bot_api import CHAT_NOT_FOUND, FakeBotAPI

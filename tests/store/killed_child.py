@@ -13,8 +13,8 @@ from pathlib import Path
 
 import aiosqlite
 
+from bot.domain.audience import Audience, Content
 from bot.importer.run import import_policies
-from bot.reminders.audience import Audience, Content
 from bot.store import database
 from bot.store.broadcasts import BroadcastStore
 from bot.store.database import Database

@@ -10,6 +10,7 @@ import time_machine
 
 from bot.config import Settings
 from bot.conversation.state import Conversation
+from bot.conversation.states import ConversationStates
 from bot.limits import LimitKind, Window
 from bot.runtime import open_runtime
 from bot.store.conversations import ConversationStore
@@ -30,6 +31,7 @@ async def age(db: Database, channel: str, chat_id: str, days: float) -> None:
 async def test_idle_conversations_are_pruned_but_a_chosen_language_stays(tmp_path: Path) -> None:
     async with await Database.open(tmp_path / "db.sqlite3") as db:
         store = ConversationStore(db)
+        states = ConversationStates(store)
         english = Conversation(locale="en")
         cases = {
             ("web", "old"): (Conversation(), 2, False),
@@ -40,12 +42,12 @@ async def test_idle_conversations_are_pruned_but_a_chosen_language_stays(tmp_pat
             ("telegram", "fresh"): (Conversation(), 0.1, True),
         }
         for (channel, chat_id), (conv, days, _) in cases.items():
-            await store.save(channel, chat_id, conv)
+            await states.save(channel, chat_id, conv)
             await age(db, channel, chat_id, days)
         assert await store.prune_idle(timedelta(days=1), now=NOW) == 3
         for (channel, chat_id), (_, _, kept) in cases.items():
             assert await store.exists(channel, chat_id) is kept, (channel, chat_id)
-        assert (await store.load("telegram", "old-english")).locale == "en"
+        assert (await states.load("telegram", "old-english")).locale == "en"
 
 
 async def test_the_runtime_prunes_limit_events_older_than_a_day(

@@ -15,13 +15,14 @@ from pathlib import Path
 import pytest
 
 from bot.config import Settings
+from bot.domain.audience import Audience, Content
+from bot.domain.subscriptions import SubscribeOutcome
 from bot.importer.run import import_policies
-from bot.reminders.audience import Audience, Content
 from bot.store.broadcasts import BroadcastStore
 from bot.store.conversations import ConversationStore
 from bot.store.database import Database
 from bot.store.setup import open_store
-from bot.store.subscriptions import ReminderLog, SubscribeOutcome, SubscriptionStore
+from bot.store.subscriptions import ReminderLog, SubscriptionStore
 from tests.conftest import TEST_KEY
 from tests.store.killed_child import AT_COMMIT, TODAY
 

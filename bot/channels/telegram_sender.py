@@ -24,8 +24,6 @@ from telegram.error import (
 from telegram.request import BaseRequest
 from telegram.warnings import PTBDeprecationWarning
 
-# Layering: bot.reminders should not import bot.channels; both go away when this sender moves
-# into bot/channels/ (it is the Telegram adapter's, like the rest of the Telegram code).
 from bot.channels.telegram_http import AiohttpRequest
 from bot.channels.telegram_render import inline_keyboard
 from bot.config import Settings
