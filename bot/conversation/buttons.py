@@ -52,22 +52,22 @@ class SetLanguage:
 
 @dataclass(frozen=True, slots=True)
 class About:
-    pass
+    """The «about health insurance» button."""
 
 
 @dataclass(frozen=True, slots=True)
 class NewLookup:
-    pass
+    """Start a new lookup."""
 
 
 @dataclass(frozen=True, slots=True)
 class NewCode:
-    pass
+    """A new image code for the number waiting."""
 
 
 @dataclass(frozen=True, slots=True)
 class AudioCode:
-    pass
+    """A new code for the number waiting, spoken."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,7 +82,7 @@ class StopOne:
 
 @dataclass(frozen=True, slots=True)
 class StopAll:
-    pass
+    """Stop every reminder of the chat."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,22 +92,22 @@ class BroadcastAudience:
 
 @dataclass(frozen=True, slots=True)
 class BroadcastInsurers:
-    pass
+    """An admin's «by insurer» audience: list the insurers."""
 
 
 @dataclass(frozen=True, slots=True)
 class BroadcastTemplate:
-    pass
+    """An admin chose the built-in reminder as the broadcast's text."""
 
 
 @dataclass(frozen=True, slots=True)
 class BroadcastSend:
-    pass
+    """An admin confirmed the broadcast."""
 
 
 @dataclass(frozen=True, slots=True)
 class BroadcastCancel:
-    pass
+    """An admin cancelled the draft."""
 
 
 @dataclass(frozen=True, slots=True)
