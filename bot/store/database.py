@@ -113,6 +113,17 @@ async def _connect(path: Path | str, *pragmas: str) -> aiosqlite.Connection:
     return conn
 
 
+async def _begin(conn: aiosqlite.Connection, statement: str) -> None:
+    """BEGIN …, ended again if the task is cancelled while it waits: the BEGIN still runs on
+    the connection's thread, and a transaction nobody ends would swallow every later write."""
+    try:
+        await conn.execute(statement)
+    except BaseException:
+        with contextlib.suppress(sqlite3.OperationalError):  # it never began: nothing to end
+            await _end(conn, "ROLLBACK")
+        raise
+
+
 async def _end(conn: aiosqlite.Connection, statement: str) -> None:
     """COMMIT or ROLLBACK. Queued on the connection's thread before anything else can be, so
     even if the task is cancelled while waiting, the next unit starts after it."""
@@ -203,7 +214,7 @@ class Database:
             # Set before BEGIN is queued, cleared once COMMIT or ROLLBACK has run.
             self._transaction_open = conn is self._writer
             try:
-                await conn.execute("BEGIN IMMEDIATE")
+                await _begin(conn, "BEGIN IMMEDIATE")
                 try:
                     yield Unit(conn)
                     await _end(conn, "COMMIT")
@@ -223,7 +234,7 @@ class Database:
         async with self._reader_slots:
             conn = self._idle.pop() if self._idle else await self._open_reader()
             try:
-                await conn.execute("BEGIN")
+                await _begin(conn, "BEGIN")
                 try:
                     yield Unit(conn)
                 finally:

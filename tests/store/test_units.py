@@ -4,6 +4,7 @@ multi-statement write is all or nothing, even when the process is killed (-9) in
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import signal
 import sqlite3
 import subprocess
@@ -244,3 +245,25 @@ async def test_killed_inside_a_write_leaves_it_undone(
     assert rows(path, query) == expected
     async with await Database.open(path) as db:  # and the store opens as usual
         assert await db.read("SELECT 1")
+
+
+async def test_a_transaction_cancelled_while_it_begins_leaves_none_open(tmp_path: Path) -> None:
+    async with await Database.open(tmp_path / "db.sqlite3") as db:
+
+        async def unit() -> None:
+            async with db.transaction() as work:
+                await work.write("INSERT INTO insurers VALUES ('C', 'ج', 'C Co')")
+
+        for _ in range(3):
+            task = asyncio.create_task(unit())
+            await asyncio.sleep(0)  # it holds the writer and waits for its BEGIN
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        # The writer is usable: a plain write is committed, a new transaction can begin.
+        await db.write("INSERT INTO insurers VALUES ('P', 'ب', 'P Co')")
+        async with db.transaction() as work:
+            await work.write("INSERT INTO insurers VALUES ('T', 'ت', 'T Co')")
+        async with db.snapshot() as view:
+            codes = {str(r[0]) for r in await view.read("SELECT code FROM insurers")}
+        assert {"P", "T"} <= codes
