@@ -42,7 +42,11 @@ class App:
         self.runtime = runtime
         self.settings = settings = runtime.settings
         self.reminders = ReminderService(runtime.db, settings, {}, clock=reminder_clock)
-        self.scheduler = AsyncIOScheduler(timezone=settings.tz)
+        # A job that could not run on time (the loop was busy, the machine asleep) runs late,
+        # once, rather than being skipped until tomorrow.
+        self.scheduler = AsyncIOScheduler(
+            timezone=settings.tz, job_defaults={"coalesce": True, "misfire_grace_time": None}
+        )
         self._progress_for: ProgressFor | None = None
         self._on_report: ReportCallback | None = None
         self._running: set[asyncio.Task[Any]] = set()

@@ -29,9 +29,11 @@ Args = TypeVarTuple("Args")
 def _warm_up() -> None:
     """Pool initializer: import everything, load fonts and voice clips before the first render.
 
-    Ctrl+C in a terminal reaches the whole process group: workers ignore it (no traceback of
-    their own) and are stopped by the bot as it shuts down the pool."""
+    Ctrl+C in a terminal, and systemd's SIGTERM, reach the whole process group: workers ignore
+    both (no traceback of their own, no render broken mid-way) and are stopped by the bot as
+    it shuts down the pool."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     render_png("0" * CODE_LENGTH)
     audio.warm_up()
 

@@ -13,7 +13,8 @@ from ipaddress import IPv4Network, IPv6Address, IPv6Network, ip_address
 Networks = Sequence[IPv4Network | IPv6Network]
 
 
-def _is_proxy(address: str, proxies: Networks) -> bool:
+def is_proxy(address: str, proxies: Networks) -> bool:
+    """Whether `address` is one of our own proxies (TRUSTED_PROXIES)."""
     try:
         ip = ip_address(address)
     except ValueError:
@@ -33,11 +34,11 @@ def _is_ip(address: str) -> bool:
 
 def client_address(peer: str | None, forwarded_for: Iterable[str], proxies: Networks) -> str | None:
     """The client's address: the socket's `peer`, unless that is a trusted proxy."""
-    if peer is None or not _is_proxy(peer, proxies):
+    if peer is None or not is_proxy(peer, proxies):
         return peer
     hops = [hop.strip() for header in forwarded_for for hop in header.split(",")]
     for hop in reversed(hops):
-        if not _is_proxy(hop, proxies):
+        if not is_proxy(hop, proxies):
             # Our proxy wrote this entry; if it is not an address, count the proxy itself.
             return hop if _is_ip(hop) else peer
     return peer

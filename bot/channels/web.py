@@ -28,7 +28,7 @@ from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import Scope
 
-from bot.channels.client_address import client_address
+from bot.channels.client_address import Networks, client_address, is_proxy
 from bot.channels.http import parse_json
 from bot.conversation import texts
 from bot.conversation.events import Action, Button, ChatKind, Command, Event, Text
@@ -44,6 +44,7 @@ COOKIE = "chat_session"
 MAX_BODY = 4096  # bytes: an identity number or a code is a few characters
 MAX_FIELD = 1000  # characters of text or button data accepted from the page
 CHANNEL = "web"
+UNKNOWN_NETWORK = "unknown"
 # What secrets.token_urlsafe(32) issues (256 bits); anything else is not ours.
 _TOKEN_RE = re.compile(r"[A-Za-z0-9_-]{43}")
 SESSION_SECONDS = 24 * 3600  # idle sessions are pruned after a day; the cookie lasts as long
@@ -124,6 +125,14 @@ def _same_origin(request: Request) -> bool:
     return origin in (f"http://{host}", f"https://{host}")
 
 
+def _https(request: Request, peer: str | None, proxies: Networks) -> bool:
+    """Whether the browser came over https: directly, or through one of our TLS proxies."""
+    if request.url.scheme == "https":
+        return True
+    forwarded = request.headers.get("x-forwarded-proto", "").split(",")[-1].strip().lower()
+    return peer is not None and is_proxy(peer, proxies) and forwarded == "https"
+
+
 def _chat_id(token: str) -> str:
     # The cookie value never reaches the database: the chat is keyed by its hash.
     return hashlib.sha256(token.encode()).hexdigest()[:32]
@@ -183,7 +192,8 @@ def web_routes(runtime: Runtime) -> list[BaseRoute]:
         language = request.headers.get("accept-language", "").split(",")[0] or None
         peer = request.client.host if request.client is not None else None
         address = client_address(peer, request.headers.getlist("x-forwarded-for"), proxies)
-        network = network_of(address) if address is not None else None
+        # A peer that is no IP address (a Unix socket) shares one bucket: limits never fail open.
+        network = (network_of(address) if address is not None else None) or UNKNOWN_NETWORK
         event = _event(body, language, network) if isinstance(body, dict) else None
         if event is None:
             return JSONResponse({"error": "expected text, button or command"}, 400)
@@ -211,7 +221,7 @@ def web_routes(runtime: Runtime) -> list[BaseRoute]:
                 max_age=SESSION_SECONDS,
                 httponly=True,
                 samesite="strict",
-                secure=request.url.scheme == "https",
+                secure=_https(request, peer, proxies),
             )
         return response
 

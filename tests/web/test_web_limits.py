@@ -286,3 +286,12 @@ async def test_an_unexpected_failure_gets_the_apology_and_keeps_the_state(
     monkeypatch.setattr(web.runtime.policies, "policies_for_hmac", real)
     # Nothing was saved by the failed turn: the same code still works.
     assert "1*******08" in text((await post(client, text=CODE))[-1])
+
+
+async def test_the_cookie_is_secure_behind_a_trusted_tls_proxy_only(start_web: Start) -> None:
+    web = await start_web(trusted_proxies="10.0.0.0/8")
+    headers = {"X-Forwarded-Proto": "https", "X-Forwarded-For": "198.51.100.7"}
+    behind = await web.client("10.0.0.2").post("/api/chat", json={"text": "x"}, headers=headers)
+    assert "secure" in behind.headers["set-cookie"].lower()
+    forged = await web.client().post("/api/chat", json={"text": "x"}, headers=headers)
+    assert "secure" not in forged.headers["set-cookie"].lower()
