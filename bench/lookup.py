@@ -7,7 +7,7 @@ One web chat lookup (number -> code), as bot/channels/web.py, service.py and eng
     request 1 (number)  new_session (no cookie yet) · load state · challenge (the number's
                         limits checked with it) · save state
     request 2 (code)    load state (resuming the cookie's session) · look_up ·
-                        policies_for_hmac · audit record · save state
+                        policies_for_hmac · save state with the audit record (one unit)
 (On Telegram the same minus new_session: no network, so fewer limit windows too.)
 
 Printed, all in this run, one call at a time on one aiosqlite connection:
@@ -52,7 +52,7 @@ from bot.importer.run import import_policies  # noqa: E402
 from bot.limits import Requester  # noqa: E402
 from bot.runtime import Runtime  # noqa: E402
 from bot.store import policies as policies_module  # noqa: E402
-from bot.store.conversations import AuditLog, ConversationStore  # noqa: E402
+from bot.store.conversations import AuditEntry, ConversationStore  # noqa: E402
 from bot.store.policies import PolicyStore  # noqa: E402
 from bot.store.setup import open_store  # noqa: E402
 
@@ -188,7 +188,7 @@ def raw_join(db_path: Path, key: bytes, rows: int, lookups: int) -> None:
 async def store_calls(runtime: Runtime, first: int, count: int) -> None:
     """The store calls of `count` web lookups, one at a time, each timed (see the module doc)."""
     settings, db = runtime.settings, runtime.db
-    conversations, audit = ConversationStates(ConversationStore(db)), AuditLog(db, CHANNEL)
+    conversations = ConversationStates(ConversationStore(db))
     limits, policies = runtime.limits(CHANNEL), runtime.policies
     service = runtime.conversations(CHANNEL)
     timer = Timer()
@@ -212,9 +212,11 @@ async def store_calls(runtime: Runtime, first: int, count: int) -> None:
         await timer("limits.look_up", limits.look_up(who, hashed, now))
         found = await timer("policies_for_hmac", policies.policies_for_hmac(hashed))
         outcome = "active" if found else "not_found"
-        await timer("audit.record", audit.record(who.chat_ref, hashed, outcome))
         conv.lookups.append(now)
-        await timer("conversations.save ", conversations.save(CHANNEL, chat_id, conv))
+        record = [AuditEntry(who.chat_ref, hashed, outcome)]
+        await timer(
+            "conversations.save + audit", conversations.save(CHANNEL, chat_id, conv, record)
+        )
         timer.wall.setdefault("= full lookup, these calls", []).append(
             (time.perf_counter() - t0) * 1000
         )

@@ -11,10 +11,10 @@ from datetime import timedelta
 from bot.captcha import CaptchaRenderer
 from bot.config import Settings
 from bot.conversation.engine import Engine, EngineConfig
-from bot.conversation.service import ConversationService
+from bot.conversation.service import ConversationService, TurnAudit
 from bot.limits import DAY, LimitConfig, Limits
 from bot.reminders.consent import ChannelConsent
-from bot.store.conversations import AuditLog, ConversationStore, prune_audit
+from bot.store.conversations import ConversationStore, prune_audit
 from bot.store.database import Database
 from bot.store.limits import LimitStore
 from bot.store.policies import PolicyStore
@@ -82,17 +82,18 @@ class Runtime:
             if channel in CHANNELS_WITH_REMINDERS:
                 subscriptions = SubscriptionStore(self.db, self.settings.max_subscriptions_per_chat)
                 consent = ChannelConsent(subscriptions, channel, self.settings.reminder_days)
+            audit = TurnAudit()  # written with each turn's state, in one unit of work
             engine = Engine(
                 engine_config(self.settings),
                 self.settings.hash_key,
                 self.policies,
                 self.captcha,
-                AuditLog(self.db, channel),
+                audit,
                 self.limits(channel),
                 consent=consent,
             )
             self._services[channel] = ConversationService(
-                channel, engine, ConversationStore(self.db), self.settings.hash_key
+                channel, engine, ConversationStore(self.db), self.settings.hash_key, audit
             )
         return self._services[channel]
 

@@ -8,6 +8,7 @@ import hashlib
 import hmac
 import logging
 from collections.abc import Awaitable, Callable
+from contextvars import ContextVar, Token
 from typing import TypeVar
 
 from bot.conversation import texts
@@ -17,7 +18,7 @@ from bot.conversation.replies import Reply
 from bot.conversation.state import Conversation
 from bot.conversation.states import ConversationStates
 from bot.i18n import pick_locale, translator_for
-from bot.store.conversations import ConversationStore
+from bot.store.conversations import AuditEntry, ConversationStore
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -42,16 +43,45 @@ class ChatTurns:
                 del self._users[chat_id], self._locks[chat_id]
 
 
+class TurnAudit:
+    """The engine's audit log (`LookupAudit`): a turn's records are kept with the turn and
+    written with its state, in one unit of work (`ConversationService._run`)."""
+
+    def __init__(self) -> None:
+        self._turn: ContextVar[list[AuditEntry] | None] = ContextVar("audit", default=None)
+
+    async def record(self, chat_ref: str, id_hash: bytes, outcome: str) -> None:
+        entries = self._turn.get()
+        if entries is None:
+            raise RuntimeError("a lookup was recorded outside a conversation turn")
+        entries.append(AuditEntry(chat_ref, id_hash, outcome))
+
+    def begin(self) -> Token[list[AuditEntry] | None]:
+        return self._turn.set([])
+
+    def end(self, token: Token[list[AuditEntry] | None]) -> list[AuditEntry]:
+        entries = self._turn.get() or []
+        self._turn.reset(token)
+        return entries
+
+
 class ConversationService:
     def __init__(
-        self, channel: str, engine: Engine, store: ConversationStore, hash_key: bytes
+        self,
+        channel: str,
+        engine: Engine,
+        store: ConversationStore,
+        hash_key: bytes,
+        audit: TurnAudit,
     ) -> None:
+        """`audit` is the one the engine records to."""
         self.channel = channel
         self.engine = engine
         self.store = store
         self.states = ConversationStates(store)
         self.hash_key = hash_key
         self.turns = ChatTurns()
+        self.audit = audit
 
     def chat_ref(self, chat_id: str) -> str:
         """Pseudonymous chat reference for the audit log (keyed, like identity numbers)."""
@@ -81,9 +111,13 @@ class ConversationService:
 
     async def _run(self, chat_id: str, conv: Conversation, event: Event) -> list[Reply]:
         locale = conv.locale
+        turn = self.audit.begin()
         try:
-            replies = await self.engine.handle(conv, event, self.chat_ref(chat_id), chat_id)
-            await self.states.save(self.channel, chat_id, conv)
+            try:
+                replies = await self.engine.handle(conv, event, self.chat_ref(chat_id), chat_id)
+            finally:
+                records = self.audit.end(turn)
+            await self.states.save(self.channel, chat_id, conv, records)
         except Exception:
             # The stored state stays as it was: the person can simply try again. The log
             # line carries no event (it holds what the person typed).

@@ -7,11 +7,12 @@ conversation: see ARCHITECTURE.md, Layering); reading it back into a `Conversati
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 
 from pydantic import ValidationError
 
 from bot.conversation.state import Conversation
-from bot.store.conversations import ConversationStore
+from bot.store.conversations import AuditEntry, ConversationStore
 
 log = logging.getLogger(__name__)
 
@@ -35,5 +36,8 @@ class ConversationStates:
             log.warning("unreadable conversation state for a %s chat; starting over", channel)
             return Conversation()
 
-    async def save(self, channel: str, chat_id: str, conv: Conversation) -> None:
-        await self.store.save_json(channel, chat_id, conv.model_dump_json())
+    async def save(
+        self, channel: str, chat_id: str, conv: Conversation, audit: Sequence[AuditEntry] = ()
+    ) -> None:
+        """The state, and the audit records of the turn that made it, in one unit of work."""
+        await self.store.save_json(channel, chat_id, conv.model_dump_json(), audit)

@@ -1,10 +1,28 @@
-"""Conversation state per (channel, chat) as raw JSON, and the audit log of completed lookups."""
+"""Conversation state per (channel, chat) as raw JSON, written with the audit log of the
+lookups completed in the same turn."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from bot.store.database import Database
+
+_UPSERT_STATE = (
+    "INSERT INTO conversations (channel, chat_id, state) VALUES (?, ?, ?) "
+    "ON CONFLICT (channel, chat_id) DO UPDATE SET state = excluded.state, "
+    "updated_at = strftime('%Y-%m-%dT%H:%M:%SZ', 'now')"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class AuditEntry:
+    """One completed lookup, pseudonymised: the chat's keyed reference, the number's HMAC."""
+
+    chat_ref: str  # hex
+    id_hash: bytes
+    outcome: str
 
 
 class ConversationStore:
@@ -21,13 +39,22 @@ class ConversationStore:
         )
         return next((str(state) for (state,) in rows), None)
 
-    async def save_json(self, channel: str, chat_id: str, state: str) -> None:
-        await self.db.write(
-            "INSERT INTO conversations (channel, chat_id, state) VALUES (?, ?, ?) "
-            "ON CONFLICT (channel, chat_id) DO UPDATE SET state = excluded.state, "
-            "updated_at = strftime('%Y-%m-%dT%H:%M:%SZ', 'now')",
-            (channel, chat_id, state),
-        )
+    async def save_json(
+        self, channel: str, chat_id: str, state: str, audit: Sequence[AuditEntry] = ()
+    ) -> None:
+        """The chat's state, with the audit records of the same turn in one unit of work: a
+        lookup is never shown without its record, nor recorded with its state lost."""
+        if not audit:
+            await self.db.write(_UPSERT_STATE, (channel, chat_id, state))
+            return
+        at = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        async with self.db.transaction() as unit:
+            await unit.write(_UPSERT_STATE, (channel, chat_id, state))
+            await unit.write_many(
+                "INSERT INTO audit_lookups (at, channel, chat_hash, id_hmac, outcome) "
+                "VALUES (?, ?, ?, ?, ?)",
+                [(at, channel, bytes.fromhex(e.chat_ref), e.id_hash, e.outcome) for e in audit],
+            )
 
     async def exists(self, channel: str, chat_id: str) -> bool:
         rows = await self.db.read(
@@ -50,27 +77,6 @@ class ConversationStore:
     async def delete(self, channel: str, chat_id: str) -> None:
         await self.db.write(
             "DELETE FROM conversations WHERE channel = ? AND chat_id = ?", (channel, chat_id)
-        )
-
-
-class AuditLog:
-    """Who looked up what, pseudonymised: hashed chat, identity HMAC, outcome, time."""
-
-    def __init__(self, db: Database, channel: str) -> None:
-        self.db = db
-        self.channel = channel
-
-    async def record(self, chat_ref: str, id_hash: bytes, outcome: str) -> None:
-        await self.db.write(
-            "INSERT INTO audit_lookups (at, channel, chat_hash, id_hmac, outcome) "
-            "VALUES (?, ?, ?, ?, ?)",
-            (
-                datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-                self.channel,
-                bytes.fromhex(chat_ref),
-                id_hash,
-                outcome,
-            ),
         )
 
 

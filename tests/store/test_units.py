@@ -267,3 +267,20 @@ async def test_a_transaction_cancelled_while_it_begins_leaves_none_open(tmp_path
         async with db.snapshot() as view:
             codes = {str(r[0]) for r in await view.read("SELECT code FROM insurers")}
         assert {"P", "T"} <= codes
+
+
+async def test_a_turns_state_and_its_audit_record_are_one_unit(tmp_path: Path) -> None:
+    from bot.store.conversations import AuditEntry
+
+    async with await Database.open(tmp_path / "db.sqlite3") as db:
+        store = ConversationStore(db)
+        good = AuditEntry("ab" * 32, b"h" * 32, "active")
+        await store.save_json("web", "one", '{"step": "result"}', [good])
+        assert await store.load_json("web", "one") == '{"step": "result"}'
+        assert len(await db.read("SELECT 1 FROM audit_lookups")) == 1
+        # A record that cannot be written takes the state of its turn with it.
+        broken = AuditEntry("not hex", b"h" * 32, "active")
+        with pytest.raises(ValueError):
+            await store.save_json("web", "one", '{"step": "start"}', [broken])
+        assert await store.load_json("web", "one") == '{"step": "result"}'
+        assert len(await db.read("SELECT 1 FROM audit_lookups")) == 1
