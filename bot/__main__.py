@@ -82,22 +82,9 @@ def _bulk_channel() -> BulkChannel:
 
 
 def _run(settings: Settings) -> int:
-    if settings.telegram_bot_token is None:
-        from bot.channels.web_main import run_web_chat
+    from bot.channels.launch import run
 
-        print(
-            "TELEGRAM_BOT_TOKEN is not set: starting the local web chat instead of Telegram "
-            "(set the token from @BotFather in .env to run on Telegram).",
-            file=sys.stderr,
-        )
-        return run_web_chat(settings)
-    from bot.channels.telegram import run_telegram
-
-    if settings.web_chat:
-        from bot.channels.web import web_routes
-
-        return run_telegram(settings, extra_routes=web_routes)
-    return run_telegram(settings)
+    return run(settings)
 
 
 if __name__ == "__main__":

@@ -1,9 +1,11 @@
 """The application core: one running bot, whichever channels are on.
 
     core = App(runtime)                    the store, the conversations, the captcha (runtime),
-                                           the reminders and one scheduler
-    core.add_sender(sender, ...)           a channel that can write to people later registers
-    await core.start() / await core.stop() once the channels are up / before they stop
+                                           the reminders, one scheduler, one HTTP app
+    core.add_channel(channel)              every configured channel registers (its routes, its
+                                           start and stop, a line for the banner)
+    core.add_sender(sender, ...)           a channel that can write to people later
+    await core.serve(stop)                 everything, until `stop` is set
 
 The scheduler (APScheduler, not a channel's job queue) runs the daily clean-up in every mode,
 the web chat alone included; and, once a channel has registered a sender, the daily reminder
@@ -14,16 +16,19 @@ broadcasts (at start, then every minute).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from datetime import datetime, time
-from typing import Any
+from typing import Any, Protocol
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
+from starlette.routing import BaseRoute
 
 from bot.config import Settings
+from bot.http import HttpServer, build_http_app, http_server
 from bot.reminders.broadcast import ProgressFor, ReportCallback
 from bot.reminders.sending import Sender
 from bot.reminders.service import ReminderService
@@ -32,6 +37,28 @@ from bot.runtime import PRUNE_AT, Runtime
 log = logging.getLogger(__name__)
 
 SWEEP_EVERY = 60.0  # seconds between looks for unfinished reminder and broadcast work
+
+
+class StartupError(Exception):
+    """The bot cannot start for a reason the operator can fix; the message says which."""
+
+
+class Channel(Protocol):
+    """What a channel gives the application."""
+
+    def routes(self) -> Sequence[BaseRoute]:
+        """Its part of the one HTTP app (a webhook, the web chat), if any."""
+        ...
+
+    async def start(self) -> None:
+        """Once the HTTP server listens (a webhook can be registered)."""
+        ...
+
+    async def stop(self) -> None: ...
+
+    def describe(self, url: str | None) -> str:
+        """One line for the start-up banner: what runs, and where (`url`: the HTTP app's)."""
+        ...
 
 
 class App:
@@ -50,6 +77,11 @@ class App:
         self._progress_for: ProgressFor | None = None
         self._on_report: ReportCallback | None = None
         self._running: set[asyncio.Task[Any]] = set()
+        self.channels: list[Channel] = []
+        self._server: HttpServer | None = None
+
+    def add_channel(self, channel: Channel) -> None:
+        self.channels.append(channel)
 
     def add_sender(
         self,
@@ -120,6 +152,63 @@ class App:
                 await asyncio.wait(list(self._running), timeout=10)
             self.scheduler.shutdown(wait=False)
         await self.reminders.stop()
+
+    async def serve(self, stop: asyncio.Event) -> None:
+        """The HTTP app (if a channel has routes), every channel, the scheduler; until `stop`
+        is set or the HTTP server fails. Stopped in reverse order, whatever happens."""
+        routes = [route for channel in self.channels for route in channel.routes()]
+        settings = self.settings
+        async with contextlib.AsyncExitStack() as running:
+            url = None
+            if routes:
+                try:
+                    server = http_server(
+                        build_http_app(routes), settings.web_host, settings.web_port
+                    )
+                except OSError as exc:
+                    raise StartupError(
+                        f"Cannot listen on {settings.web_host}:{settings.web_port} "
+                        f"(WEB_HOST, WEB_PORT): {exc}"
+                    ) from exc
+                serving = await running.enter_async_context(_serving(server))
+                self._server = server
+                url = f"http://{server.host}:{server.port}"
+            for channel in self.channels:
+                await channel.start()
+                running.push_async_callback(channel.stop)
+            await self.start()
+            running.push_async_callback(self.stop)
+            print("\n".join(channel.describe(url) for channel in self.channels), flush=True)
+            waiting: list[asyncio.Future[Any]] = [asyncio.ensure_future(stop.wait())]
+            if routes:
+                waiting.append(serving)
+            await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
+            waiting[0].cancel()
+            if routes and serving.done() and not stop.is_set():
+                serving.result()  # the server's own failure, if it raised one
+                raise StartupError("The HTTP server stopped; shutting down")
+
+    def stop_now(self) -> None:
+        """A second Ctrl+C: stop the HTTP server without waiting for open connections."""
+        if self._server is not None:
+            self._server.stop_now()
+
+
+@contextlib.asynccontextmanager
+async def _serving(server: HttpServer) -> AsyncIterator[asyncio.Task[None]]:
+    """The server's task, once it listens; stopped gracefully at the end."""
+    task = asyncio.create_task(server.serve(), name="http-server")
+    try:
+        while not server.started:
+            if task.done():
+                task.result()
+                raise StartupError("the HTTP server stopped while starting")
+            await asyncio.sleep(0.01)
+        yield task
+    finally:
+        server.stop()
+        with contextlib.suppress(Exception):
+            await task
 
 
 def _daily(at: time, settings: Settings) -> CronTrigger:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bot.channels.http import parse_json
+from bot.http import parse_json
 
 
 def test_reads_json() -> None:

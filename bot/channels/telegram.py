@@ -1,12 +1,13 @@
 """The Telegram channel: python-telegram-bot in front of the conversation service.
 
 Thin on purpose: `telegram_render` turns updates into events and replies into Bot API calls, the
-engine owns the dialogue. This module wires PTB (ordering per chat, rate limiter, job queue,
-one handler, one error handler) and runs it by long polling or behind the project's HTTP app.
+engine owns the dialogue. This module wires PTB (ordering per chat, rate limiter, one
+handler, one error handler) and runs it by long polling or behind the application's HTTP app.
 
     build_application(settings, core)      the Application, buildable against a fake Bot API
+    TelegramBot(core, settings)             the channel as the application runs it
+                                            (`bot/channels/launch.py`: `python -m bot`)
     polling(app) / webhook(app, ...)        manual lifecycles (tests use the same ones)
-    run_telegram(settings)                  the process entry point (`python -m bot`)
 """
 
 from __future__ import annotations
@@ -16,7 +17,6 @@ import contextlib
 import hmac
 import logging
 import re
-import sys
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
@@ -26,7 +26,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 from telegram import BotCommand, BotCommandScopeChat, CallbackQuery, Update
-from telegram.error import BadRequest, Forbidden, InvalidToken, TelegramError
+from telegram.error import BadRequest, Forbidden, TelegramError
 from telegram.ext import (
     AIORateLimiter,
     Application,
@@ -37,8 +37,7 @@ from telegram.ext import (
 )
 from telegram.request import BaseRequest, HTTPXRequest
 
-from bot.app import App
-from bot.channels.http import build_http_app, http_server, parse_json
+from bot.app import App, StartupError
 from bot.channels.ordering import PerChatUpdateProcessor
 from bot.channels.telegram_admin import TelegramAdmin
 from bot.channels.telegram_render import inbound, send_replies
@@ -46,13 +45,13 @@ from bot.channels.telegram_sender import bulk_sender
 from bot.config import Settings
 from bot.conversation import texts
 from bot.conversation.service import ConversationService
+from bot.http import build_http_app, http_server, parse_json
 from bot.i18n import N_, SUPPORTED, Translator, pick_locale, translator_for
 from bot.logs import RedactIdentityNumbers
 from bot.reminders.admin import AdminDialogue
 from bot.reminders.delivery import workers_for
 from bot.reminders.service import ReminderService
-from bot.runtime import Runtime, open_runtime
-from bot.stopping import stop_on_signals
+from bot.runtime import Runtime
 
 log = logging.getLogger(__name__)
 
@@ -66,7 +65,6 @@ SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
 # Telegram's rule for secret_token: 1-256 characters, A-Z a-z 0-9 _ -.
 _SECRET_RE = re.compile(r"[A-Za-z0-9_-]{1,256}")
 MAX_WEBHOOK_BODY = 1024 * 1024  # an update is a few KB; anything near this is not Telegram
-EXIT_OK, EXIT_FAILED, EXIT_CONFIG = 0, 1, 78
 
 # What the bot acts on; everything else (membership changes, reactions, ...) is not even fetched.
 ALLOWED_UPDATES = [Update.MESSAGE, Update.EDITED_MESSAGE, Update.CALLBACK_QUERY]
@@ -119,10 +117,6 @@ def protect_logs() -> None:
         logger = logging.getLogger(name)
         if not any(isinstance(f, RedactIdentityNumbers) for f in logger.filters):
             logger.addFilter(RedactIdentityNumbers())
-
-
-class StartupError(Exception):
-    """The bot cannot start for a reason the operator can fix; the message says which."""
 
 
 class TelegramChannel:
@@ -496,94 +490,40 @@ async def webhook(
                 await task
 
 
-@contextlib.asynccontextmanager
-async def _side_http(settings: Settings, routes: Sequence[BaseRoute]) -> AsyncIterator[None]:
-    """In polling mode, serve extra routes (the web chat, WEB_CHAT=true) beside the bot."""
-    if not routes:
-        yield
-        return
-    try:
-        server = http_server(build_http_app(routes), settings.web_host, settings.web_port)
-    except OSError as exc:
-        raise StartupError(
-            f"Cannot listen on {settings.web_host}:{settings.web_port} (WEB_HOST, WEB_PORT): {exc}"
-        ) from exc
-    task = asyncio.create_task(server.serve(), name="http-server")
-    log.info("Web chat on http://%s:%d", server.host, server.port)
-    try:
-        yield
-    finally:
-        server.stop()
-        with contextlib.suppress(Exception):
-            await task
+class TelegramBot:
+    """The Telegram channel as the application runs it (`bot.app.Channel`): long polling, or
+    its webhook on the application's HTTP app (registered once the server listens)."""
 
+    def __init__(self, core: App, settings: Settings) -> None:
+        problem = webhook_problem(settings)
+        if problem is not None:
+            raise ValueError(problem)
+        self.settings = settings
+        self.secret = settings.webhook_secret.get_secret_value() if settings.webhook_secret else ""
+        self.app = build_application(settings, core, webhook=bool(settings.webhook_url))
+        self._running = contextlib.AsyncExitStack()
 
-@contextlib.asynccontextmanager
-async def _core_running(core: App) -> AsyncIterator[None]:
-    """The core's scheduler while the channel runs: started after the channel (its sender is
-    ready), stopped before it (messages in flight finish while the Bot still works)."""
-    await core.start()
-    try:
-        yield
-    finally:
-        await core.stop()
+    def routes(self) -> Sequence[BaseRoute]:
+        return webhook_routes(self.app, self.secret) if self.settings.webhook_url else ()
 
-
-async def serve(
-    settings: Settings, stop: asyncio.Event, *, extra_routes: RoutesFor | None = None
-) -> int:
-    """Open the runtime, answer until `stop` is set, close everything. Returns an exit code."""
-    runtime = await open_runtime(settings)
-    try:
-        await runtime.captcha.start()  # warm the image workers before taking traffic
-        core = App(runtime)
-        app = build_application(settings, core, webhook=bool(settings.webhook_url))
-        routes = extra_routes(runtime) if extra_routes is not None else ()
-        if settings.webhook_url:
-            async with webhook(app, settings, routes) as serving, _core_running(core):
-                stopping = asyncio.ensure_future(stop.wait())
-                await asyncio.wait({serving.task, stopping}, return_when=asyncio.FIRST_COMPLETED)
-                stopping.cancel()
-                if serving.task.done() and not stop.is_set():
-                    log.error("The HTTP server stopped; shutting down")
-                    return EXIT_FAILED
-        else:
-            async with polling(app, settings), _side_http(settings, routes), _core_running(core):
-                await stop.wait()
-        return EXIT_OK
-    finally:
-        await runtime.close()
-
-
-async def _main(settings: Settings, extra_routes: RoutesFor | None) -> int:
-    stop = asyncio.Event()
-    with stop_on_signals(stop.set):
-        code = await serve(settings, stop, extra_routes=extra_routes)
-    if code == EXIT_OK:
-        log.info("Stopped.")
-    return code
-
-
-def run_telegram(settings: Settings, *, extra_routes: RoutesFor | None = None) -> int:
-    """`python -m bot`: the Telegram bot until SIGINT/SIGTERM. Polling unless WEBHOOK_URL.
-
-    `extra_routes` (e.g. the web chat) join the HTTP app in webhook mode.
-    """
-    problem = webhook_problem(settings)
-    if problem is not None:
-        print(problem, file=sys.stderr)
-        return EXIT_CONFIG
-    try:
-        return asyncio.run(_main(settings, extra_routes))
-    except InvalidToken:
-        print(
-            "Telegram rejected TELEGRAM_BOT_TOKEN: check the token from @BotFather.",
-            file=sys.stderr,
+    async def start(self) -> None:
+        if not self.settings.webhook_url:
+            await self._running.enter_async_context(polling(self.app, self.settings))
+            return
+        await self._running.enter_async_context(_running(self.app, self.settings))
+        await self.app.bot.set_webhook(
+            url=webhook_url(self.settings),
+            secret_token=self.secret,
+            allowed_updates=ALLOWED_UPDATES,
         )
-        return EXIT_CONFIG
-    except StartupError as exc:
-        print(exc, file=sys.stderr)
-        return EXIT_FAILED
-    except TelegramError as exc:
-        print(f"Could not reach Telegram at {settings.telegram_api_url}: {exc}", file=sys.stderr)
-        return EXIT_FAILED
+        log.info("Telegram bot @%s is answering (webhook)", self.app.bot.username)
+
+    async def stop(self) -> None:
+        # A webhook stays registered: Telegram keeps the updates until we are back.
+        await self._running.aclose()
+
+    def describe(self, url: str | None) -> str:
+        bot = f"Telegram: @{self.app.bot.username}"
+        if not self.settings.webhook_url:
+            return f"{bot}, long polling."
+        return f"{bot}, webhook {webhook_url(self.settings)} (served on {url})."

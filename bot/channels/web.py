@@ -29,10 +29,10 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import Scope
 
 from bot.channels.client_address import Networks, client_address, is_proxy
-from bot.channels.http import parse_json
 from bot.conversation import texts
 from bot.conversation.events import Action, Button, ChatKind, Command, Event, Text
 from bot.conversation.replies import Keyboard, Message, Photo, Reply, Voice
+from bot.http import parse_json
 from bot.i18n import pick_locale, translator_for
 from bot.limits import network_of
 from bot.runtime import Runtime

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import httpx
 
-from bot.channels.http import build_http_app
 from bot.channels.web import web_routes
 from bot.conversation import texts
+from bot.http import build_http_app
 from bot.i18n import strip_isolates
 from bot.limits import LimitKind, Refusal
 from tests.e2e.conftest import AR, CODE, EN, PNG_MAGIC, StartBot

@@ -14,15 +14,13 @@ import pytest
 from aiohttp import ClientSession
 
 from bot.app import App
+from bot.channels.launch import EXIT_CONFIG, EXIT_FAILED, serve
+from bot.channels.launch import run as run_telegram
 from bot.channels.telegram import (
-    EXIT_CONFIG,
-    EXIT_FAILED,
     MAX_WEBHOOK_BODY,
     SECRET_HEADER,
     WEBHOOK_PATH,
     build_application,
-    run_telegram,
-    serve,
     webhook,
     webhook_url,
 )

@@ -7,7 +7,7 @@ import socket
 
 from aiohttp import ClientSession, TCPConnector
 
-from bot.channels.http import build_http_app, http_server
+from bot.http import build_http_app, http_server
 
 
 async def test_every_accepted_connection_has_tcp_nodelay() -> None:

@@ -8,10 +8,10 @@ from pathlib import Path
 import httpx
 import pytest
 
-from bot.channels.http import build_http_app
 from bot.channels.web import web_routes
 from bot.config import Settings
 from bot.conversation import texts
+from bot.http import build_http_app
 from bot.i18n import strip_isolates, translator_for
 from bot.importer.demo import load_demo
 from bot.runtime import open_runtime

@@ -12,9 +12,9 @@ from typing import Any
 import httpx
 import pytest
 
-from bot.channels.http import build_http_app
 from bot.channels.web import web_routes
 from bot.config import Settings
+from bot.http import build_http_app
 from bot.i18n import strip_isolates
 from bot.importer.demo import load_demo
 from bot.runtime import Runtime, open_runtime
