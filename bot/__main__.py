@@ -82,7 +82,7 @@ def _bulk_channel() -> BulkChannel:
 
 
 def _run(settings: Settings) -> int:
-    if settings.telegram_bot_token is None:
+    if settings.telegram.bot_token is None:
         from bot.channels.web_main import run_web_chat
 
         print(
@@ -93,7 +93,7 @@ def _run(settings: Settings) -> int:
         return run_web_chat(settings)
     from bot.channels.telegram import run_telegram
 
-    if settings.web_chat:
+    if settings.web.chat:
         from bot.channels.web import web_routes
 
         return run_telegram(settings, extra_routes=web_routes)

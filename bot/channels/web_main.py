@@ -26,7 +26,7 @@ async def prepare_demo(runtime: Runtime) -> bool:
 
 
 def banner(settings: Settings, demo_loaded: bool) -> str:
-    url = f"http://{settings.web_host}:{settings.web_port}"
+    url = f"http://{settings.web.host}:{settings.web.port}"
     lines = [f"Web chat: open {url} in a browser (Ctrl+C stops it)."]
     if demo_loaded:
         lines.append("Demo policies loaded. Numbers to try:")
@@ -35,8 +35,8 @@ def banner(settings: Settings, demo_loaded: bool) -> str:
             cases.setdefault(number, []).append(case)
         lines += [f"  {number}  {' + '.join(labels)}" for number, labels in cases.items()]
         lines.append("  1067890127  no policy registered")
-    if settings.captcha_test_code:
-        lines.append(f"CAPTCHA_TEST_CODE is set: every image code is {settings.captcha_test_code}.")
+    if settings.captcha.test_code:
+        lines.append(f"CAPTCHA_TEST_CODE is set: every image code is {settings.captcha.test_code}.")
     return "\n".join(lines)
 
 
@@ -58,7 +58,7 @@ async def serve_web_chat(settings: Settings) -> None:
             demo_loaded = await prepare_demo(runtime)
             app = build_http_app(web_routes(runtime))
             # The project's server wrapper: our logging (with the identity-number mask) applies.
-            server = http_server(app, settings.web_host, settings.web_port)
+            server = http_server(app, settings.web.host, settings.web.port)
             print(banner(settings, demo_loaded), flush=True)
             serving = asyncio.create_task(server.serve(), name="http-server")
             # The application core's scheduler: the daily clean-up (no channel here sends).
