@@ -195,10 +195,10 @@ async def scenario(args: argparse.Namespace, recipients: int, rate: float, live:
     try:
         with tempfile.TemporaryDirectory() as folder:
             settings = Settings(
-                _env_file=None,  # type: ignore[call-arg]
+                _env_file=None,
                 database_path=Path(folder) / "bench.sqlite3",
-                id_hash_key="bench-key",  # type: ignore[arg-type]
-                telegram_bot_token=TOKEN,  # type: ignore[arg-type]
+                id_hash_key="bench-key",
+                telegram_bot_token=TOKEN,
                 telegram_api_url=fake.root_url,
                 broadcast_rate=rate,
                 broadcast_paid=paid,

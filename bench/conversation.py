@@ -401,20 +401,20 @@ async def run(root_url: str, args: argparse.Namespace, ceiling: float) -> None:
         csv_path = Path(folder) / "policies.csv"
         write_policies(csv_path, max(args.users, args.paced_users))
         settings = Settings(
-            _env_file=None,  # type: ignore[call-arg]
+            _env_file=None,
             database_path=Path(folder) / "bench.sqlite3",
-            id_hash_key="bench-key",  # type: ignore[arg-type]
+            id_hash_key="bench-key",
             captcha_test_code=CODE,  # the simulated people must know the code
             captcha_workers=args.captcha_workers,
             # Each simulated number is looked up once per phase: throughput, not the limits
             # (which still run, and cost what they cost).
             lookups_per_id_per_day=1_000_000,
-            telegram_bot_token=TOKEN,  # type: ignore[arg-type]
+            telegram_bot_token=TOKEN,
             telegram_api_url=root_url,
         )
         runtime = await open_runtime(settings)
         try:
-            await import_policies(csv_path, runtime.db, settings.hash_key)
+            await import_policies(csv_path, runtime.db, settings.database.hash_key)
             await runtime.captcha.start()
             app = build_application(
                 settings,

@@ -60,9 +60,9 @@ async def import_into_empty(
     `gc_off` False: the importer's pause of the garbage collector is replaced by a no-op (the
     reference: the collector running as it would without it)."""
     settings = Settings(
-        _env_file=None,  # type: ignore[call-arg]
+        _env_file=None,
         database_path=folder / f"bench-{label}.sqlite3",
-        id_hash_key="bench-key",  # type: ignore[arg-type]
+        id_hash_key="bench-key",
     )
     db = await open_store(settings)
     try:
@@ -73,7 +73,7 @@ async def import_into_empty(
                 run_module._collector_paused = contextlib.nullcontext  # type: ignore[assignment]
             try:
                 started, cpu = time.perf_counter(), time.process_time()
-                report = await import_policies(csv_path, db, settings.hash_key)
+                report = await import_policies(csv_path, db, settings.database.hash_key)
                 elapsed, cpu_s = time.perf_counter() - started, time.process_time() - cpu
             finally:
                 run_module._collector_paused = pause
@@ -92,7 +92,7 @@ async def run(rows: int, reference: bool) -> None:
         folder = Path(name)
         csv_path = folder / "policies.csv"
         write_policies(csv_path, rows)
-        key = Settings(_env_file=None, id_hash_key="bench-key").hash_key  # type: ignore[call-arg,arg-type]
+        key = Settings(_env_file=None, id_hash_key="bench-key").database.hash_key
         validation_alone(csv_path, key, rows)
         print("CPU = this process (event loop + aiosqlite's thread), beside wall-clock time")
         await import_into_empty(folder, csv_path, rows, "off", gc_off=True)

@@ -195,7 +195,7 @@ async def store_calls(runtime: Runtime, first: int, count: int) -> None:
     for i in range(first, first + count):
         chat_id, network = f"bench-{i}", address(i)
         who = Requester(service.chat_ref(chat_id), network)
-        hashed = id_hmac(settings.hash_key, identity_number(i))
+        hashed = id_hmac(settings.database.hash_key, identity_number(i))
         now = time.time()
         hops0, cpu0, t0 = HOPS.count, time.process_time(), time.perf_counter()
         # request 1: the number
@@ -267,9 +267,9 @@ async def run(rows: int, lookups: int, full: int) -> None:
         started = time.perf_counter()
         write_policies(csv_path, rows)
         settings = Settings(
-            _env_file=None,  # type: ignore[call-arg]
+            _env_file=None,
             database_path=Path(folder) / "bench.sqlite3",
-            id_hash_key="bench-key",  # type: ignore[arg-type]
+            id_hash_key="bench-key",
             captcha_test_code=CODE,
             lookups_per_hour=1_000_000,
             lookups_per_id_per_day=1_000_000,
@@ -280,8 +280,8 @@ async def run(rows: int, lookups: int, full: int) -> None:
         )
         db = await open_store(settings)
         try:
-            await import_policies(csv_path, db, settings.hash_key)
-            store = PolicyStore(db, settings.hash_key)
+            await import_policies(csv_path, db, settings.database.hash_key)
+            store = PolicyStore(db, settings.database.hash_key)
             loaded = time.perf_counter() - started
             print(
                 f"{await store.count():,} policies loaded in {loaded:.1f} s; one call at a time, "
@@ -290,8 +290,8 @@ async def run(rows: int, lookups: int, full: int) -> None:
             runtime = Runtime(settings, db, store, NoImages())  # type: ignore[arg-type]
             HOPS.install()
             print(f"policy lookups ({lookups:,} each):")
-            await policy_calls(store, settings.hash_key, rows, lookups)
-            raw_join(Path(settings.database_path), settings.hash_key, rows, lookups)
+            await policy_calls(store, settings.database.hash_key, rows, lookups)
+            raw_join(Path(settings.database.path), settings.database.hash_key, rows, lookups)
             print(f"one web lookup's store calls ({full:,} lookups, numbers with a policy):")
             with contextlib.redirect_stdout(io.StringIO()):  # warm-up
                 await store_calls(runtime, 0, min(50, full))

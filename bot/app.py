@@ -72,7 +72,7 @@ class App:
         # A job that could not run on time (the loop was busy, the machine asleep) runs late,
         # once, rather than being skipped until tomorrow.
         self.scheduler = AsyncIOScheduler(
-            timezone=settings.tz, job_defaults={"coalesce": True, "misfire_grace_time": None}
+            timezone=settings.app.tz, job_defaults={"coalesce": True, "misfire_grace_time": None}
         )
         self._progress_for: ProgressFor | None = None
         self._on_report: ReportCallback | None = None
@@ -102,16 +102,16 @@ class App:
         return bool(self.reminders.deliverer.senders)
 
     async def start(self) -> None:
-        settings, now = self.settings, datetime.now(self.settings.tz)
+        settings, now = self.settings, datetime.now(self.settings.app.tz)
         jobs = self.scheduler
         jobs.add_job(self._prune, _daily(PRUNE_AT, settings), id="prune")
         jobs.add_job(self._prune, next_run_time=now, id="prune-at-start")
         if self.delivers:
             # Without a sender a pass would find no way to reach anyone and fail them all.
-            jobs.add_job(self._pass, _daily(settings.reminder_time, settings), id="reminder-pass")
+            jobs.add_job(self._pass, _daily(settings.reminders.time, settings), id="reminder-pass")
             self.scheduler.add_job(
                 self._sweep,
-                IntervalTrigger(seconds=SWEEP_EVERY, timezone=settings.tz),
+                IntervalTrigger(seconds=SWEEP_EVERY, timezone=settings.app.tz),
                 next_run_time=now,  # at once, then every minute
                 id="catch-up",
             )
@@ -119,7 +119,7 @@ class App:
         log.info(
             "Scheduler started: clean-up daily at %s%s",
             PRUNE_AT.strftime("%H:%M"),
-            f", reminders daily at {settings.reminder_time:%H:%M}" if self.delivers else "",
+            f", reminders daily at {settings.reminders.time:%H:%M}" if self.delivers else "",
         )
 
     # Coroutine functions: APScheduler runs plain functions in a thread, and these use the
@@ -163,11 +163,11 @@ class App:
             if routes:
                 try:
                     server = http_server(
-                        build_http_app(routes), settings.web_host, settings.web_port
+                        build_http_app(routes), settings.web.host, settings.web.port
                     )
                 except OSError as exc:
                     raise StartupError(
-                        f"Cannot listen on {settings.web_host}:{settings.web_port} "
+                        f"Cannot listen on {settings.web.host}:{settings.web.port} "
                         f"(WEB_HOST, WEB_PORT): {exc}"
                     ) from exc
                 serving = await running.enter_async_context(_serving(server))
@@ -213,4 +213,4 @@ async def _serving(server: HttpServer) -> AsyncIterator[asyncio.Task[None]]:
 
 def _daily(at: time, settings: Settings) -> CronTrigger:
     """Every day at `at` o'clock in TIMEZONE."""
-    return CronTrigger(hour=at.hour, minute=at.minute, timezone=settings.tz)
+    return CronTrigger(hour=at.hour, minute=at.minute, timezone=settings.app.tz)

@@ -1,21 +1,34 @@
-"""All settings in one place, read from the environment and `.env`.
+"""All settings in one place, read from the environment and `.env`, grouped by concern.
 
-The environment variable names are a public contract (see `.env.example`).
+The environment variable names are a public contract (see `.env.example`): each setting has
+exactly one, declared beside it as its alias (`port: int = Field(..., alias="WEB_PORT")`).
+Settings go in flat, by env name, and are read by group:
+
+    settings = Settings(_env_file=None, web_port=8081)  # by env name, in any case
+    settings.web.port                                   # by group: the only way to read it
+
+The environment, `.env` and keyword arguments all speak the env names, and
+`Settings._by_env_name` sorts them into the groups. Within a group an attribute is its env
+name less the group's prefix where it has one (`WEB_PORT` -> `web.port`), otherwise the env name
+in lower case (`TRUSTED_PROXIES` -> `web.trusted_proxies`). A derived value lives in the group it
+is derived from (`app.tz`, `reminders.expiring_soon_days`, `database.hash_key`).
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import secrets
-from datetime import time
 from enum import StrEnum
 from functools import cached_property
 from ipaddress import IPv4Network, IPv6Network, ip_network
 from pathlib import Path
-from typing import Annotated
+from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
+    BaseModel,
+    ConfigDict,
     Field,
     SecretStr,
     ValidationError,
@@ -23,7 +36,13 @@ from pydantic import (
     field_validator,
     model_validator,
 )
-from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from pydantic.fields import FieldInfo
+from pydantic_settings import (
+    BaseSettings,
+    EnvSettingsSource,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +55,7 @@ class AppEnv(StrEnum):
     PRODUCTION = "production"
 
 
-def _int_list(value: object, setting: str) -> list[int]:
+def _int_list(value: object) -> list[int]:
     if isinstance(value, int):
         return [value]
     if isinstance(value, list | tuple):
@@ -50,98 +69,22 @@ def _int_list(value: object, setting: str) -> list[int]:
         raise ValueError("must be comma-separated whole numbers") from None
 
 
-class Settings(BaseSettings):
-    model_config = SettingsConfigDict(
-        env_file=".env", env_file_encoding="utf-8", extra="ignore", case_sensitive=False
-    )
+def _blank_is_unset(value: object) -> object:
+    return None if isinstance(value, str) and not value.strip() else value
 
-    telegram_bot_token: SecretStr | None = None
-    telegram_api_url: str = "https://api.telegram.org"
-    database_path: Path = Path("data/bot.sqlite3")
-    admin_ids: Annotated[list[int], NoDecode] = Field(default_factory=list)
-    id_hash_key: SecretStr | None = None
-    app_env: AppEnv = AppEnv.DEVELOPMENT
-    default_locale: str = "ar"
-    timezone: str = "Asia/Riyadh"
-    reminder_days: Annotated[list[int], NoDecode] = Field(default_factory=lambda: [30, 7, 1])
-    reminder_time: time = time(9, 0)
-    lookups_per_hour: int = Field(default=10, ge=1)
-    # Limits that a new cookie cannot reset (bot/limits.py says which counts what).
-    lookups_per_address_per_hour: int = Field(default=30, ge=1)
-    lookups_per_id_per_day: int = Field(default=5, ge=1)
-    challenges_per_hour: int = Field(default=30, ge=1)
-    sessions_per_address_per_hour: int = Field(default=60, ge=1)
-    web_lookups_per_minute: int = Field(default=120, ge=0)
-    # Reverse proxies in front of the web chat, whose X-Forwarded-For is believed.
-    trusted_proxies: Annotated[list[IPv4Network | IPv6Network], NoDecode] = Field(
-        default_factory=list
-    )
-    captcha_ttl_seconds: int = Field(default=120, ge=10)
-    captcha_test_code: str = ""
-    # Processes rendering image codes beside the event loop (0: render inline, for tests).
-    captcha_workers: int = Field(default=1, ge=0, le=8)
-    audit_retention_days: int = Field(default=180, ge=1)
-    # Webhook mode when set: Telegram posts updates to this public https URL.
-    webhook_url: str = ""
-    webhook_secret: SecretStr | None = None
-    # Where the project's HTTP app listens (webhook, web chat, /healthz).
-    web_host: str = "127.0.0.1"
-    web_port: int = Field(default=8080, ge=1, le=65535)
-    # Serve the web chat beside the Telegram bot (e.g. as a widget on an insurer's site).
-    web_chat: bool = False
-    # Reminder subscriptions one chat may hold (a family's numbers).
-    max_subscriptions_per_chat: int = Field(default=5, ge=1, le=50)
-    # Telegram's paid broadcast (allow_paid_broadcast, billed in Stars): up to 1000 messages/s.
-    broadcast_paid: bool = False
-    # Bulk messages (reminders and broadcasts) per second overall. Telegram allows about 30/s
-    # per bot; 25 leaves room for replies to people mid-conversation.
-    broadcast_rate: float = Field(default=25.0, gt=0, le=1000)
 
-    @field_validator("telegram_bot_token", "id_hash_key", "webhook_secret", mode="before")
-    @classmethod
-    def _blank_is_unset(cls, value: object) -> object:
-        return None if isinstance(value, str) and not value.strip() else value
+class _Group(BaseModel):
+    # Built by `Settings` from env names only; a stray key is a bug, not something to ignore.
+    model_config = ConfigDict(extra="forbid")
 
-    @field_validator("admin_ids", mode="before")
-    @classmethod
-    def _parse_admin_ids(cls, value: object) -> list[int]:
-        return _int_list(value, "ADMIN_IDS")
 
-    @field_validator("trusted_proxies", mode="before")
-    @classmethod
-    def _parse_networks(cls, value: object) -> list[IPv4Network | IPv6Network]:
-        parts = value if isinstance(value, list | tuple) else str(value).split(",")
-        try:
-            return [ip_network(str(p).strip(), strict=False) for p in parts if str(p).strip()]
-        except ValueError:
-            raise ValueError("must be comma-separated IP addresses or CIDR ranges") from None
+class AppSettings(_Group):
+    """Which deployment this is, and the language and time zone it serves in."""
 
-    @field_validator("reminder_days", mode="before")
-    @classmethod
-    def _parse_reminder_days(cls, value: object) -> list[int]:
-        days = _int_list(value, "REMINDER_DAYS")
-        if not days or any(d < 0 for d in days):
-            raise ValueError("must list days before expiry, e.g. 30,7,1")
-        return sorted(set(days), reverse=True)
-
-    @field_validator("reminder_time", mode="before")
-    @classmethod
-    def _parse_reminder_time(cls, value: object) -> object:
-        if isinstance(value, str):
-            try:
-                hours, minutes = (int(p) for p in value.strip().split(":"))
-                return time(hours, minutes)
-            except ValueError:
-                raise ValueError("must be HH:MM on a 24-hour clock") from None
-        return value
-
-    @field_validator("telegram_api_url")
-    @classmethod
-    def _strip_slash(cls, value: str) -> str:
-        value = value.strip().rstrip("/")
-        if not value.startswith(("http://", "https://")):
-            raise ValueError("must start with http:// or https://")
-        return value
+    # development | production (production requires ID_HASH_KEY; see Settings below).
+    env: AppEnv = Field(default=AppEnv.DEVELOPMENT, alias="APP_ENV")
+    default_locale: str = Field(default="ar", alias="DEFAULT_LOCALE")
+    timezone: str = Field(default="Asia/Riyadh", alias="TIMEZONE")
 
     @field_validator("default_locale")
     @classmethod
@@ -159,21 +102,35 @@ class Settings(BaseSettings):
             raise ValueError(f"{value!r} is not a known time zone") from None
         return value
 
-    @field_validator("captcha_test_code")
-    @classmethod
-    def _six_digits(cls, value: str) -> str:
-        value = value.strip()
-        if value and (len(value) != 6 or not value.isascii() or not value.isdecimal()):
-            raise ValueError("must be empty or six digits")
-        return value
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
 
-    @model_validator(mode="after")
-    def _production_needs_secrets(self) -> Settings:
-        if self.app_env is AppEnv.PRODUCTION and self.id_hash_key is None:
-            raise ValueError("ID_HASH_KEY is required when APP_ENV=production")
-        if self.app_env is AppEnv.PRODUCTION and self.captcha_test_code:
-            raise ValueError("CAPTCHA_TEST_CODE must be empty when APP_ENV=production")
-        return self
+
+class TelegramSettings(_Group):
+    """The Telegram bot: its token, the Bot API it calls, its admins and webhook mode."""
+
+    bot_token: SecretStr | None = Field(default=None, alias="TELEGRAM_BOT_TOKEN")
+    api_url: str = Field(default="https://api.telegram.org", alias="TELEGRAM_API_URL")
+    admin_ids: list[int] = Field(default_factory=list, alias="ADMIN_IDS")
+    # Webhook mode when set: Telegram posts updates to this public https URL.
+    webhook_url: str = Field(default="", alias="WEBHOOK_URL")
+    webhook_secret: SecretStr | None = Field(default=None, alias="WEBHOOK_SECRET")
+
+    _blank_is_unset = field_validator("bot_token", "webhook_secret", mode="before")(_blank_is_unset)
+
+    @field_validator("admin_ids", mode="before")
+    @classmethod
+    def _parse_admin_ids(cls, value: object) -> list[int]:
+        return _int_list(value)
+
+    @field_validator("api_url")
+    @classmethod
+    def _strip_slash(cls, value: str) -> str:
+        value = value.strip().rstrip("/")
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
+        return value
 
     @field_validator("webhook_url")
     @classmethod
@@ -183,25 +140,37 @@ class Settings(BaseSettings):
             raise ValueError("must be the public https:// address Telegram posts updates to")
         return value
 
-    @field_validator("broadcast_rate")
+
+class WebSettings(_Group):
+    """The project's HTTP server (webhook, web chat, /healthz) and the web chat on it."""
+
+    host: str = Field(default="127.0.0.1", alias="WEB_HOST")
+    port: int = Field(default=8080, ge=1, le=65535, alias="WEB_PORT")
+    # Serve the web chat beside the Telegram bot (e.g. as a widget on an insurer's site).
+    chat: bool = Field(default=False, alias="WEB_CHAT")
+    # Reverse proxies in front of the web chat, whose X-Forwarded-For is believed.
+    trusted_proxies: list[IPv4Network | IPv6Network] = Field(
+        default_factory=list, alias="TRUSTED_PROXIES"
+    )
+
+    @field_validator("trusted_proxies", mode="before")
     @classmethod
-    def _rate_within_telegram_limits(cls, value: float, info: ValidationInfo) -> float:
-        # Above ~30/s Telegram answers 429 and live conversations would wait behind the queue.
-        if value > FREE_BROADCAST_LIMIT and not info.data.get("broadcast_paid", False):
-            raise ValueError(
-                f"above Telegram's free limit of {FREE_BROADCAST_LIMIT} messages/s; set "
-                "BROADCAST_PAID=true for paid broadcasts (up to 1000/s)"
-            )
-        return value
+    def _parse_networks(cls, value: object) -> list[IPv4Network | IPv6Network]:
+        parts = value if isinstance(value, list | tuple) else str(value).split(",")
+        try:
+            return [ip_network(str(p).strip(), strict=False) for p in parts if str(p).strip()]
+        except ValueError:
+            raise ValueError("must be comma-separated IP addresses or CIDR ranges") from None
 
-    @property
-    def tz(self) -> ZoneInfo:
-        return ZoneInfo(self.timezone)
 
-    @property
-    def expiring_soon_days(self) -> int:
-        """A policy counts as "expiring soon" within the largest reminder horizon."""
-        return max(self.reminder_days)
+class DatabaseSettings(_Group):
+    """Where data is kept, the key identity numbers are hashed under, how long audits stay."""
+
+    path: Path = Field(default=Path("data/bot.sqlite3"), alias="DATABASE_PATH")
+    id_hash_key: SecretStr | None = Field(default=None, alias="ID_HASH_KEY")
+    audit_retention_days: int = Field(default=180, ge=1, alias="AUDIT_RETENTION_DAYS")
+
+    _blank_is_unset = field_validator("id_hash_key", mode="before")(_blank_is_unset)
 
     @cached_property
     def hash_key(self) -> bytes:
@@ -213,7 +182,7 @@ class Settings(BaseSettings):
         """
         if self.id_hash_key is not None:
             return self.id_hash_key.get_secret_value().encode()
-        key_file = self.database_path.parent / ".dev_id_hash_key"
+        key_file = self.path.parent / ".dev_id_hash_key"
         if key_file.exists():
             key = key_file.read_text().strip()
         else:
@@ -229,17 +198,207 @@ class Settings(BaseSettings):
         return key.encode()
 
 
+class ReminderSettings(_Group):
+    """Expiry reminders: on which days before expiry, at what time, for how many numbers."""
+
+    days: list[int] = Field(default_factory=lambda: [30, 7, 1], alias="REMINDER_DAYS")
+    time: dt.time = Field(default=dt.time(9, 0), alias="REMINDER_TIME")
+    # Reminder subscriptions one chat may hold (a family's numbers).
+    max_subscriptions_per_chat: int = Field(
+        default=5, ge=1, le=50, alias="MAX_SUBSCRIPTIONS_PER_CHAT"
+    )
+
+    @field_validator("days", mode="before")
+    @classmethod
+    def _parse_days(cls, value: object) -> list[int]:
+        days = _int_list(value)
+        if not days or any(d < 0 for d in days):
+            raise ValueError("must list days before expiry, e.g. 30,7,1")
+        return sorted(set(days), reverse=True)
+
+    @field_validator("time", mode="before")
+    @classmethod
+    def _parse_time(cls, value: object) -> object:
+        if isinstance(value, str):
+            try:
+                hours, minutes = (int(p) for p in value.strip().split(":"))
+                return dt.time(hours, minutes)
+            except ValueError:
+                raise ValueError("must be HH:MM on a 24-hour clock") from None
+        return value
+
+    @property
+    def expiring_soon_days(self) -> int:
+        """A policy counts as "expiring soon" within the largest reminder horizon."""
+        return max(self.days)
+
+
+class BroadcastSettings(_Group):
+    """Bulk messages (reminders and broadcasts): how fast, and whether as paid broadcasts."""
+
+    # Telegram's paid broadcast (allow_paid_broadcast, billed in Stars): up to 1000 messages/s.
+    # Declared before `rate`, whose check reads it.
+    paid: bool = Field(default=False, alias="BROADCAST_PAID")
+    # Bulk messages per second overall. Telegram allows about 30/s per bot; 25 leaves room for
+    # replies to people mid-conversation.
+    rate: float = Field(default=25.0, gt=0, le=1000, alias="BROADCAST_RATE")
+
+    @field_validator("rate")
+    @classmethod
+    def _rate_within_telegram_limits(cls, value: float, info: ValidationInfo) -> float:
+        # Above ~30/s Telegram answers 429 and live conversations would wait behind the queue.
+        if value > FREE_BROADCAST_LIMIT and not info.data.get("paid", False):
+            raise ValueError(
+                f"above Telegram's free limit of {FREE_BROADCAST_LIMIT} messages/s; set "
+                "BROADCAST_PAID=true for paid broadcasts (up to 1000/s)"
+            )
+        return value
+
+
+class CaptchaSettings(_Group):
+    """The image and audio codes every lookup passes."""
+
+    ttl_seconds: int = Field(default=120, ge=10, alias="CAPTCHA_TTL_SECONDS")
+    test_code: str = Field(default="", alias="CAPTCHA_TEST_CODE")
+    # Processes rendering image codes beside the event loop (0: render inline, for tests).
+    workers: int = Field(default=1, ge=0, le=8, alias="CAPTCHA_WORKERS")
+
+    @field_validator("test_code")
+    @classmethod
+    def _six_digits(cls, value: str) -> str:
+        value = value.strip()
+        if value and (len(value) != 6 or not value.isascii() or not value.isdecimal()):
+            raise ValueError("must be empty or six digits")
+        return value
+
+
+class LimitSettings(_Group):
+    """Lookup limits (bot/limits.py says which counts what); all but the first survive a new
+    cookie."""
+
+    lookups_per_hour: int = Field(default=10, ge=1, alias="LOOKUPS_PER_HOUR")
+    lookups_per_address_per_hour: int = Field(
+        default=30, ge=1, alias="LOOKUPS_PER_ADDRESS_PER_HOUR"
+    )
+    lookups_per_id_per_day: int = Field(default=5, ge=1, alias="LOOKUPS_PER_ID_PER_DAY")
+    challenges_per_hour: int = Field(default=30, ge=1, alias="CHALLENGES_PER_HOUR")
+    sessions_per_address_per_hour: int = Field(
+        default=60, ge=1, alias="SESSIONS_PER_ADDRESS_PER_HOUR"
+    )
+    # The web chat's circuit breaker (0 turns it off).
+    web_lookups_per_minute: int = Field(default=120, ge=0, alias="WEB_LOOKUPS_PER_MINUTE")
+
+
+class _EnvNames(PydanticBaseSettingsSource):
+    """The environment or a `.env` file, keeping only our env names, flat.
+
+    pydantic-settings would look for one variable per top-level field (`WEB`, `TELEGRAM`...);
+    ours are the flat names of the groups' fields, which `Settings._by_env_name` sorts.
+    """
+
+    def __init__(self, source: EnvSettingsSource) -> None:
+        super().__init__(source.settings_cls)
+        self.source = source
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        raise NotImplementedError  # __call__ reads every variable at once
+
+    def __call__(self) -> dict[str, Any]:
+        # Keys are lower case (case_sensitive=False); values are the raw strings.
+        return {name: value for name, value in self.source.env_vars.items() if name in _PLACES}
+
+
+class Settings(BaseSettings):
+    """Every setting, in groups. Construct it by env name; read it by group."""
+
+    model_config = SettingsConfigDict(
+        env_file=".env", env_file_encoding="utf-8", extra="ignore", case_sensitive=False
+    )
+
+    app: AppSettings = Field(default_factory=AppSettings)
+    telegram: TelegramSettings = Field(default_factory=TelegramSettings)
+    web: WebSettings = Field(default_factory=WebSettings)
+    database: DatabaseSettings = Field(default_factory=DatabaseSettings)
+    reminders: ReminderSettings = Field(default_factory=ReminderSettings)
+    broadcast: BroadcastSettings = Field(default_factory=BroadcastSettings)
+    captcha: CaptchaSettings = Field(default_factory=CaptchaSettings)
+    limits: LimitSettings = Field(default_factory=LimitSettings)
+
+    def __init__(self, **values: Any) -> None:
+        """Settings by env name in any case (`web_port=0`, `WEB_PORT=0`), over the environment
+        and `.env`; `_env_file=None` reads no `.env` (pydantic-settings' own options)."""
+        super().__init__(**values)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # Highest priority first: keyword arguments, the environment, `.env`. No secrets dir.
+        assert isinstance(env_settings, EnvSettingsSource)
+        assert isinstance(dotenv_settings, EnvSettingsSource)
+        return init_settings, _EnvNames(env_settings), _EnvNames(dotenv_settings)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _by_env_name(cls, data: object) -> object:
+        """Sort flat settings, keyed by env name in any case, into their groups."""
+        if not isinstance(data, dict):
+            return data
+        groups: dict[str, dict[str, object]] = {group: {} for group in cls.model_fields}
+        for key, value in data.items():
+            if key in groups:
+                raise TypeError(f"give settings by env name (e.g. WEB_PORT), not {key}=")
+            place = _PLACES.get(str(key).lower())
+            if place is not None:  # anything else is ignored, like a stranger in `.env`
+                group, env_name = place
+                groups[group][env_name] = value
+        return groups
+
+    @model_validator(mode="after")
+    def _production_needs_secrets(self) -> Settings:
+        if self.app.env is AppEnv.PRODUCTION and self.database.id_hash_key is None:
+            raise ValueError("ID_HASH_KEY is required when APP_ENV=production")
+        if self.app.env is AppEnv.PRODUCTION and self.captcha.test_code:
+            raise ValueError("CAPTCHA_TEST_CODE must be empty when APP_ENV=production")
+        return self
+
+
+def _places() -> dict[str, tuple[str, str]]:
+    places: dict[str, tuple[str, str]] = {}
+    for group, field in Settings.model_fields.items():
+        model = field.annotation
+        assert isinstance(model, type) and issubclass(model, _Group), group
+        for name, setting in model.model_fields.items():
+            assert setting.alias, f"{model.__name__}.{name} needs its env name as alias"
+            places[setting.alias.lower()] = (group, setting.alias)
+    return places
+
+
+# Every env name in lower case -> (group, env name as declared).
+_PLACES = _places()
+
+# Every environment variable a setting reads (case-insensitively), e.g. "WEB_PORT".
+ENV_NAMES = frozenset(env_name for _, env_name in _PLACES.values())
+
+
 class SettingsError(Exception):
     """A setting has a bad value; the message names it in one line."""
 
 
 def load_settings(**overrides: object) -> Settings:
     try:
-        return Settings(**overrides)  # type: ignore[arg-type]
+        return Settings(**overrides)
     except ValidationError as exc:
         first = exc.errors()[0]
         loc = first.get("loc") or ()
         message = str(first.get("msg", "invalid value")).removeprefix("Value error, ")
         if not loc:
             raise SettingsError(f"Bad settings: {message}") from None
-        raise SettingsError(f"Bad setting {str(loc[0]).upper()}: {message}") from None
+        # (group, ENV_NAME, ...): the env name, as the operator wrote it.
+        name = loc[1] if len(loc) > 1 else loc[0]
+        raise SettingsError(f"Bad setting {str(name).upper()}: {message}") from None

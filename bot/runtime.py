@@ -36,22 +36,24 @@ OPEN_CHANNELS = frozenset({"web"})
 
 def engine_config(settings: Settings) -> EngineConfig:
     return EngineConfig(
-        default_locale=settings.default_locale,
-        timezone=settings.tz,
-        soon_days=settings.expiring_soon_days,
-        captcha_ttl=settings.captcha_ttl_seconds,
-        captcha_test_code=settings.captcha_test_code,
-        lookups_per_hour=settings.lookups_per_hour,
+        default_locale=settings.app.default_locale,
+        timezone=settings.app.tz,
+        soon_days=settings.reminders.expiring_soon_days,
+        captcha_ttl=settings.captcha.ttl_seconds,
+        captcha_test_code=settings.captcha.test_code,
+        lookups_per_hour=settings.limits.lookups_per_hour,
     )
 
 
 def limit_config(settings: Settings, channel: str) -> LimitConfig:
     return LimitConfig(
-        lookups_per_address_per_hour=settings.lookups_per_address_per_hour,
-        lookups_per_id_per_day=settings.lookups_per_id_per_day,
-        challenges_per_hour=settings.challenges_per_hour,
-        sessions_per_address_per_hour=settings.sessions_per_address_per_hour,
-        busy_lookups_per_minute=settings.web_lookups_per_minute if channel in OPEN_CHANNELS else 0,
+        lookups_per_address_per_hour=settings.limits.lookups_per_address_per_hour,
+        lookups_per_id_per_day=settings.limits.lookups_per_id_per_day,
+        challenges_per_hour=settings.limits.challenges_per_hour,
+        sessions_per_address_per_hour=settings.limits.sessions_per_address_per_hour,
+        busy_lookups_per_minute=settings.limits.web_lookups_per_minute
+        if channel in OPEN_CHANNELS
+        else 0,
     )
 
 
@@ -70,7 +72,7 @@ class Runtime:
             self._limits[channel] = Limits(
                 LimitStore(self.db),
                 limit_config(self.settings, channel),
-                self.settings.hash_key,
+                self.settings.database.hash_key,
                 channel,
             )
         return self._limits[channel]
@@ -80,12 +82,14 @@ class Runtime:
         if channel not in self._services:
             consent = None
             if channel in CHANNELS_WITH_REMINDERS:
-                subscriptions = SubscriptionStore(self.db, self.settings.max_subscriptions_per_chat)
-                consent = ChannelConsent(subscriptions, channel, self.settings.reminder_days)
+                subscriptions = SubscriptionStore(
+                    self.db, self.settings.reminders.max_subscriptions_per_chat
+                )
+                consent = ChannelConsent(subscriptions, channel, self.settings.reminders.days)
             audit = TurnAudit()  # written with each turn's state, in one unit of work
             engine = Engine(
                 engine_config(self.settings),
-                self.settings.hash_key,
+                self.settings.database.hash_key,
                 self.policies,
                 self.captcha,
                 audit,
@@ -93,7 +97,7 @@ class Runtime:
                 consent=consent,
             )
             self._services[channel] = ConversationService(
-                channel, engine, ConversationStore(self.db), self.settings.hash_key, audit
+                channel, engine, ConversationStore(self.db), self.settings.database.hash_key, audit
             )
         return self._services[channel]
 
@@ -101,13 +105,13 @@ class Runtime:
         """The daily clean-up, whichever channels are on: old audit records (their own
         retention), conversations idle for a day (each cookie-less web request adds one),
         and limit events no window counts any more."""
-        audit = await prune_audit(self.db, self.settings.audit_retention_days)
+        audit = await prune_audit(self.db, self.settings.database.audit_retention_days)
         idle = await ConversationStore(self.db).prune_idle(CONVERSATION_IDLE)
         events = await LimitStore(self.db).prune(time.time() - DAY)
         log.info(
             "Daily clean-up removed: audit records older than %d days: %d; idle "
             "conversations: %d; spent limit events: %d",
-            self.settings.audit_retention_days,
+            self.settings.database.audit_retention_days,
             audit,
             idle,
             events,
@@ -120,5 +124,5 @@ class Runtime:
 
 async def open_runtime(settings: Settings) -> Runtime:
     db = await open_store(settings)
-    captcha = CaptchaRenderer(workers=settings.captcha_workers)
-    return Runtime(settings, db, PolicyStore(db, settings.hash_key), captcha)
+    captcha = CaptchaRenderer(workers=settings.captcha.workers)
+    return Runtime(settings, db, PolicyStore(db, settings.database.hash_key), captcha)

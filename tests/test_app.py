@@ -20,9 +20,9 @@ from tests.reminders.conftest import FakeSender, add_policy, identity
 
 def settings_in(tmp_path: Path) -> Settings:
     return Settings(
-        _env_file=None,  # type: ignore[call-arg]
+        _env_file=None,
         database_path=tmp_path / "bot.sqlite3",
-        id_hash_key=TEST_KEY,  # type: ignore[arg-type]
+        id_hash_key=TEST_KEY,
         captcha_workers=0,
         broadcast_paid=True,
         broadcast_rate=1000,
@@ -67,13 +67,13 @@ async def test_with_a_sender_the_pass_runs_daily_and_the_sweep_catches_up_at_sta
     runtime = await open_runtime(settings)
     # After REMINDER_TIME (09:00 in Riyadh) and after the consent below: today's pass is due
     # and has not run.
-    real = datetime.now(settings.tz) + timedelta(minutes=1)
-    now = max(real, datetime.combine(real.date(), time(9, 30), tzinfo=settings.tz))
+    real = datetime.now(settings.app.tz) + timedelta(minutes=1)
+    now = max(real, datetime.combine(real.date(), time(9, 30), tzinfo=settings.app.tz))
     core = App(runtime, reminder_clock=lambda: now)
     sender = FakeSender()
     core.add_sender(sender)
     try:
-        today = now.astimezone(settings.tz).date()
+        today = now.astimezone(settings.app.tz).date()
         await add_policy(runtime.db, identity(1), expiry=today + timedelta(days=7))
         subscriptions = core.reminders.subscriptions
         await subscriptions.subscribe("telegram", "501", _hmac(identity(1)), "1*******08", "ar")

@@ -20,7 +20,7 @@ from bot.captcha import (
     render_png,
 )
 from bot.captcha.image import ARABIC_INDIC, FONT_DIR, FONT_FILE, WESTERN, _glyphs_for
-from bot.config import Settings
+from bot.config import ENV_NAMES
 
 KEY = b"captcha-test-key"
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -164,7 +164,7 @@ def test_glyphs_mix_the_scripts_when_the_code_allows() -> None:
 def hermetic(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
     """No .env and no bot settings from the environment: the command needs none."""
     monkeypatch.chdir(tmp_path)
-    fields = {name.upper() for name in Settings.model_fields}
+    fields = ENV_NAMES
     for name in list(os.environ):
         if name.upper() in fields:  # settings read environment variables case-insensitively
             monkeypatch.delenv(name)

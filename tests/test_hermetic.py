@@ -21,5 +21,5 @@ def test_a_dotenv_in_the_working_directory_is_never_read(
     (tmp_path / ".env").write_text("REMINDER_DAYS=2\nTIMEZONE=UTC\nDEFAULT_LOCALE=en\n")
     monkeypatch.chdir(tmp_path)
     settings = load_settings()
-    assert settings.reminder_days == [30, 7, 1]
-    assert settings.timezone == "Asia/Riyadh" and settings.default_locale == "ar"
+    assert settings.reminders.days == [30, 7, 1]
+    assert settings.app.timezone == "Asia/Riyadh" and settings.app.default_locale == "ar"

@@ -64,10 +64,10 @@ async def serve(
         await runtime.captcha.start()  # warm the image workers before taking traffic
         core = App(runtime)
         started(core)
-        telegram = settings.telegram_bot_token is not None
+        telegram = settings.telegram.bot_token is not None
         if telegram:
             core.add_channel(TelegramBot(core, settings))
-        if not telegram or settings.web_chat:
+        if not telegram or settings.web.chat:
             demo_loaded = not telegram and await prepare_demo(runtime)
             core.add_channel(WebChat(runtime, demo_loaded))
         if extra_routes is not None:
@@ -94,11 +94,11 @@ async def _main(settings: Settings) -> int:
 
 def run(settings: Settings) -> int:
     """The process: one line and an exit code for what an operator can fix."""
-    problem = webhook_problem(settings) if settings.telegram_bot_token is not None else None
+    problem = webhook_problem(settings) if settings.telegram.bot_token is not None else None
     if problem is not None:
         print(problem, file=sys.stderr)
         return EXIT_CONFIG
-    if settings.telegram_bot_token is None:
+    if settings.telegram.bot_token is None:
         print(
             "TELEGRAM_BOT_TOKEN is not set: starting the local web chat instead of Telegram "
             "(set the token from @BotFather in .env to run on Telegram).",
@@ -116,5 +116,5 @@ def run(settings: Settings) -> int:
         print(exc, file=sys.stderr)
         return EXIT_FAILED
     except TelegramError as exc:
-        print(f"Could not reach Telegram at {settings.telegram_api_url}: {exc}", file=sys.stderr)
+        print(f"Could not reach Telegram at {settings.telegram.api_url}: {exc}", file=sys.stderr)
         return EXIT_FAILED

@@ -130,9 +130,9 @@ class TelegramChannel:
         self.conversations: ConversationService = runtime.conversations(CHANNEL)
         self.reminders = core.reminders
         # Reminders and broadcasts go out through a Bot of their own (see bulk_sender).
-        self.sender = bulk_sender(settings, workers_for(settings.broadcast_rate))
+        self.sender = bulk_sender(settings, workers_for(settings.broadcast.rate))
         dialogue = AdminDialogue(self.reminders, runtime.db, CHANNEL)
-        self.admin = TelegramAdmin(self.reminders, dialogue, settings.admin_ids)
+        self.admin = TelegramAdmin(self.reminders, dialogue, settings.telegram.admin_ids)
         core.add_sender(
             self.sender, progress_for=self.admin.progress_for, on_report=self.admin.on_report
         )
@@ -189,7 +189,9 @@ class TelegramChannel:
         stored: str | None = None
         with contextlib.suppress(Exception):
             stored = (await self.conversations.states.load(CHANNEL, str(chat_id))).locale
-        return translator_for(pick_locale(stored, platform_language, self.settings.default_locale))
+        return translator_for(
+            pick_locale(stored, platform_language, self.settings.app.default_locale)
+        )
 
 
 async def _answer(query: CallbackQuery) -> None:
@@ -218,18 +220,18 @@ def build_application(
     post_init / post_stop / post_shutdown run after the channel's own). Nothing is contacted
     until `initialize()`.
     """
-    if settings.telegram_bot_token is None:
+    if settings.telegram.bot_token is None:
         raise ValueError("TELEGRAM_BOT_TOKEN is not set")
     protect_logs()
-    if settings.captcha_test_code:
+    if settings.captcha.test_code:
         log.warning(
             "CAPTCHA_TEST_CODE is set: every image code is the same fixed code. "
             "For automated tests only; never in production."
         )
-    root = settings.telegram_api_url
+    root = settings.telegram.api_url
     builder = (
         ApplicationBuilder()
-        .token(settings.telegram_bot_token.get_secret_value())
+        .token(settings.telegram.bot_token.get_secret_value())
         .base_url(f"{root}/bot")
         .base_file_url(f"{root}/file/bot")
         .rate_limiter(rate_limiter or default_rate_limiter())
@@ -327,7 +329,7 @@ async def set_commands(
 async def _prepare(app: TelegramApp, settings: Settings) -> None:
     """What `post_init` would do under `run_polling` (which this module does not use)."""
     try:
-        await set_commands(app, settings.default_locale, settings.admin_ids)
+        await set_commands(app, settings.app.default_locale, settings.telegram.admin_ids)
     except TelegramError as exc:
         log.warning("Could not set the command menu: %s", exc)
 
@@ -383,20 +385,20 @@ def webhook_url(settings: Settings) -> str:
 
     The app always listens on /telegram/webhook; a proxy in front maps the public URL to it.
     """
-    base = settings.webhook_url.rstrip("/")
+    base = settings.telegram.webhook_url.rstrip("/")
     return base if base.endswith(WEBHOOK_PATH) else base + WEBHOOK_PATH
 
 
 def webhook_problem(settings: Settings) -> str | None:
     """Why webhook mode cannot start with these settings, in one line (None: it can)."""
-    if not settings.webhook_url:
+    if not settings.telegram.webhook_url:
         return None
-    if settings.webhook_secret is None:
+    if settings.telegram.webhook_secret is None:
         return (
             "WEBHOOK_SECRET is not set: webhook mode needs it, so that only Telegram can post "
             "updates to the bot (set it to 1-256 characters of A-Z, a-z, 0-9, _ or -)."
         )
-    if not _SECRET_RE.fullmatch(settings.webhook_secret.get_secret_value()):
+    if not _SECRET_RE.fullmatch(settings.telegram.webhook_secret.get_secret_value()):
         return "Bad setting WEBHOOK_SECRET: use 1-256 characters of A-Z, a-z, 0-9, _ or -"
     return None
 
@@ -455,15 +457,15 @@ async def webhook(
     Raises StartupError when WEB_HOST:WEB_PORT cannot be bound (before contacting Telegram).
     """
     problem = webhook_problem(settings)
-    if problem is not None or settings.webhook_secret is None:
+    if problem is not None or settings.telegram.webhook_secret is None:
         raise ValueError(problem or "WEBHOOK_SECRET is not set")
-    secret = settings.webhook_secret.get_secret_value()
+    secret = settings.telegram.webhook_secret.get_secret_value()
     http_app = build_http_app([*webhook_routes(app, secret), *extra_routes])
     try:
-        server = http_server(http_app, settings.web_host, settings.web_port)
+        server = http_server(http_app, settings.web.host, settings.web.port)
     except OSError as exc:
         raise StartupError(
-            f"Cannot listen on {settings.web_host}:{settings.web_port} (WEB_HOST, WEB_PORT): {exc}"
+            f"Cannot listen on {settings.web.host}:{settings.web.port} (WEB_HOST, WEB_PORT): {exc}"
         ) from exc
     async with _running(app, settings):
         task = asyncio.create_task(server.serve(), name="http-server")
@@ -499,15 +501,19 @@ class TelegramBot:
         if problem is not None:
             raise ValueError(problem)
         self.settings = settings
-        self.secret = settings.webhook_secret.get_secret_value() if settings.webhook_secret else ""
-        self.app = build_application(settings, core, webhook=bool(settings.webhook_url))
+        self.secret = (
+            settings.telegram.webhook_secret.get_secret_value()
+            if settings.telegram.webhook_secret
+            else ""
+        )
+        self.app = build_application(settings, core, webhook=bool(settings.telegram.webhook_url))
         self._running = contextlib.AsyncExitStack()
 
     def routes(self) -> Sequence[BaseRoute]:
-        return webhook_routes(self.app, self.secret) if self.settings.webhook_url else ()
+        return webhook_routes(self.app, self.secret) if self.settings.telegram.webhook_url else ()
 
     async def start(self) -> None:
-        if not self.settings.webhook_url:
+        if not self.settings.telegram.webhook_url:
             await self._running.enter_async_context(polling(self.app, self.settings))
             return
         await self._running.enter_async_context(_running(self.app, self.settings))
@@ -524,6 +530,6 @@ class TelegramBot:
 
     def describe(self, url: str | None) -> str:
         bot = f"Telegram: @{self.app.bot.username}"
-        if not self.settings.webhook_url:
+        if not self.settings.telegram.webhook_url:
             return f"{bot}, long polling."
         return f"{bot}, webhook {webhook_url(self.settings)} (served on {url})."

@@ -135,23 +135,23 @@ def bulk_sender(
     connections costs no more CPU per message than several small ones (bench/broadcast.py
     `--bots`). `bots` splits the connections over that many Bots, sent to in turn.
     """
-    if settings.telegram_bot_token is None:
+    if settings.telegram.bot_token is None:
         raise ValueError("TELEGRAM_BOT_TOKEN is not set")
     if bots < 1:
         raise ValueError("at least one Bot is needed")
-    token = settings.telegram_bot_token.get_secret_value()
+    token = settings.telegram.bot_token.get_secret_value()
     per_bot = math.ceil(max(1, in_flight) / bots)
     make = request or _aiohttp_request
     senders = [
         Bot(
             token,
-            base_url=f"{settings.telegram_api_url}/bot",
-            base_file_url=f"{settings.telegram_api_url}/file/bot",
+            base_url=f"{settings.telegram.api_url}/bot",
+            base_file_url=f"{settings.telegram.api_url}/file/bot",
             request=make(per_bot + 1),
         )
         for _ in range(bots)
     ]
-    return TelegramSender(senders, paid_broadcast=settings.broadcast_paid)
+    return TelegramSender(senders, paid_broadcast=settings.broadcast.paid)
 
 
 def _aiohttp_request(pool_size: int) -> BaseRequest:

@@ -162,8 +162,8 @@ def web_routes(runtime: Runtime) -> list[BaseRoute]:
     """The web chat's routes, answering through `runtime`'s web conversations and limits."""
     service = runtime.conversations(CHANNEL)
     limits = runtime.limits(CHANNEL)
-    proxies = runtime.settings.trusted_proxies
-    default_locale = runtime.settings.default_locale
+    proxies = runtime.settings.web.trusted_proxies
+    default_locale = runtime.settings.app.default_locale
 
     async def page(request: Request) -> Response:
         response = FileResponse(STATIC / "index.html")

@@ -50,7 +50,7 @@ class WebChat:
                 cases.setdefault(number, []).append(case)
             lines += [f"  {number}  {' + '.join(labels)}" for number, labels in cases.items()]
             lines.append("  1067890127  no policy registered")
-        if settings.captcha_test_code:
-            code = settings.captcha_test_code
+        if settings.captcha.test_code:
+            code = settings.captcha.test_code
             lines.append(f"CAPTCHA_TEST_CODE is set: every image code is {code}.")
         return "\n".join(lines)

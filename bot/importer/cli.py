@@ -76,7 +76,7 @@ async def run_import(settings: Settings, args: argparse.Namespace) -> int:
             report = await import_policies(
                 args.file,
                 db,
-                settings.hash_key,
+                settings.database.hash_key,
                 replace=args.replace,
                 dry_run=args.dry_run,
                 progress=progress,

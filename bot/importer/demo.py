@@ -38,14 +38,14 @@ def demo_cases(source: Path = DEMO_FILE) -> list[tuple[str, str]]:
 
 
 async def load_demo(db: Database, settings: Settings, *, replace: bool = False) -> ImportReport:
-    rows = demo_rows(today_in(settings.tz))
+    rows = demo_rows(today_in(settings.app.tz))
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "demo.csv"
         with path.open("w", encoding="utf-8", newline="") as handle:
             writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
             writer.writeheader()
             writer.writerows(rows)
-        return await import_policies(path, db, settings.hash_key, replace=replace)
+        return await import_policies(path, db, settings.database.hash_key, replace=replace)
 
 
 async def run_load_demo(settings: Settings, *, replace: bool = False) -> int:

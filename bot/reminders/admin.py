@@ -127,7 +127,7 @@ class AdminDialogue:
             case Command(name="broadcasts"):
                 recent = await self.service.broadcasts.recent()
                 insurers = {i.code: i for i in await all_insurers(self.db)}
-                text = broadcasts_text(recent, tr, self.service.settings.tz, insurers)
+                text = broadcasts_text(recent, tr, self.service.settings.app.tz, insurers)
                 return AdminAnswer([texts.plain(tr, text)])
             case Command(name="cancel") if draft is not None:
                 await self.drafts.drop(chat_id)

@@ -268,7 +268,7 @@ async def _list(service: ReminderService) -> None:
     for s in summaries:
         what = "expiry reminder" if s.content.template else repr((s.content.text or "")[:40])
         print(
-            f"#{s.id} {local_time_text(s.created_at, service.settings.tz)} by {s.created_by}: "
+            f"#{s.id} {local_time_text(s.created_at, service.settings.app.tz)} by {s.created_by}: "
             f"{s.audience}, {what}; {s.status.value}: {s.total:,} recipients, sent {s.sent:,}, "
             f"failed {s.failed:,}, blocked {s.blocked:,}, skipped {s.skipped:,}"
         )
@@ -300,13 +300,13 @@ def _service(
 async def _bulk_sender(settings: Settings, channel: BulkChannel) -> AsyncIterator[Sender | None]:
     """The channel's bulk sender (a TelegramSender on its own Bot), or None (after saying
     why) without a token."""
-    if settings.telegram_bot_token is None:
+    if settings.telegram.bot_token is None:
         print("TELEGRAM_BOT_TOKEN is not set: nothing can be sent (see .env.example).")
         yield None
         return
     from bot.reminders.delivery import workers_for
 
-    async with channel.open(settings, workers_for(settings.broadcast_rate)) as sender:
+    async with channel.open(settings, workers_for(settings.broadcast.rate)) as sender:
         yield sender
 
 

@@ -48,10 +48,10 @@ class ReminderService:
         """`clock` replaces the wall clock and `today` the calendar (tests); by default
         today is the clock's day in TIMEZONE."""
         if today is None and clock is not None:
-            today = lambda: today_in(settings.tz, clock())  # noqa: E731
+            today = lambda: today_in(settings.app.tz, clock())  # noqa: E731
         self.settings = settings
-        self.subscriptions = SubscriptionStore(db, settings.max_subscriptions_per_chat)
-        self.pacer = Pacer(settings.broadcast_rate)
+        self.subscriptions = SubscriptionStore(db, settings.reminders.max_subscriptions_per_chat)
+        self.pacer = Pacer(settings.broadcast.rate)
         self.leases = Leases(db)
         self.deliverer = Deliverer(
             senders,
@@ -65,14 +65,14 @@ class ReminderService:
             ReminderLog(db),
             self.deliverer,
             self.leases,
-            thresholds=reminder_thresholds(settings.reminder_days),
-            tz=settings.tz,
-            reminder_time=settings.reminder_time,
+            thresholds=reminder_thresholds(settings.reminders.days),
+            tz=settings.app.tz,
+            reminder_time=settings.reminders.time,
             today=today,
             clock=clock,
         )
         self.broadcasts = BroadcastRunner(
-            BroadcastStore(db), self.deliverer, self.leases, tz=settings.tz, today=today
+            BroadcastStore(db), self.deliverer, self.leases, tz=settings.app.tz, today=today
         )
         self._tasks: set[asyncio.Task[Any]] = set()
         self._sweep: asyncio.Task[Any] | None = None

@@ -8,7 +8,7 @@ from bot.store.insurers import read_insurers_file, sync_insurers
 
 
 async def open_store(settings: Settings) -> Database:
-    db = await Database.open(settings.database_path)
+    db = await Database.open(settings.database.path)
     try:
         await sync_insurers(db, read_insurers_file())
     except BaseException:

@@ -48,7 +48,7 @@ def make_settings(tmp_path: Path, api: FakeBotAPI, **overrides: Any) -> Settings
         "telegram_api_url": api.root_url,
         **overrides,
     }
-    return Settings(_env_file=None, **values)  # type: ignore[call-arg]
+    return Settings(_env_file=None, **values)
 
 
 @dataclass(frozen=True)
@@ -74,8 +74,8 @@ class BotUnderTest:
         self.clock_offset = 0.0  # seconds added to the engine's clock
         # The reminder pass's clock: today at 06:00 in Riyadh, before REMINDER_TIME (09:00),
         # so no pass runs by itself at start-up unless a test moves it.
-        today = today_in(settings.tz)
-        self.reminder_now = datetime.combine(today, day_time(6, 0), tzinfo=settings.tz)
+        today = today_in(settings.app.tz)
+        self.reminder_now = datetime.combine(today, day_time(6, 0), tzinfo=settings.app.tz)
         self._runtime: Runtime | None = None
         self._app: TelegramApp | None = None
         self._stack: contextlib.AsyncExitStack | None = None
@@ -140,8 +140,8 @@ class BotUnderTest:
 
     def reminder_day(self, days_from_today: int, hour: int = 10) -> None:
         """Move the reminder pass's clock to another day (10:00 Riyadh: after REMINDER_TIME)."""
-        day = today_in(self.settings.tz) + timedelta(days=days_from_today)
-        self.reminder_now = datetime.combine(day, day_time(hour, 0), tzinfo=self.settings.tz)
+        day = today_in(self.settings.app.tz) + timedelta(days=days_from_today)
+        self.reminder_now = datetime.combine(day, day_time(hour, 0), tzinfo=self.settings.app.tz)
 
     def skip(self, seconds: float) -> None:
         """Let time pass for the engine (code expiry, cool-downs) without waiting."""

@@ -163,7 +163,7 @@ async def expected_reminder(bot: BotUnderTest, chat_id: int) -> tuple[str, str]:
     """The personalised reminder this chat must get (text, stop button data)."""
     [view] = await bot.reminders.subscriptions.list_for_chat(CHANNEL, chat_id)
     assert view.insurer is not None and view.expiry_date is not None
-    today: date = today_in(bot.settings.tz)
+    today: date = today_in(bot.settings.app.tz)
     sub = view.subscription
     message = expiry_message(sub.id, sub.id_masked, view.insurer, view.expiry_date, today, AR)
     return plain(message), f"stop_sub:{sub.id}"
@@ -270,7 +270,7 @@ async def test_built_in_reminder_to_all_subscribers(bot: BotUnderTest) -> None:
         "#{id} · {when} · {audience} · {status}: sent {sent} of {total}, failed {failed}, "
         "blocked {blocked}",
         id=broadcast_id,
-        when=local_time_text(summary.created_at, bot.settings.tz),
+        when=local_time_text(summary.created_at, bot.settings.app.tz),
         audience=AR._("all subscribers"),
         status=AR._("finished"),
         sent=4,

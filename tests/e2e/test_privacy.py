@@ -46,7 +46,7 @@ async def test_raw_identity_numbers_are_not_logged_or_stored(
     )
     logged = caplog.text + "\n".join(r.getMessage() for r in records)
     database = b"".join(
-        path.read_bytes() for path in bot.settings.database_path.parent.glob("bot.sqlite3*")
+        path.read_bytes() for path in bot.settings.database.path.parent.glob("bot.sqlite3*")
     )
     for typed, ascii_digits in TYPED.items():
         for form in {typed, ascii_digits}:

@@ -63,7 +63,7 @@ async def test_opt_in_after_a_valid_result_says_when_reminders_come_and_how_to_s
     assert card.buttons == [REMIND, NEW_LOOKUP]
 
     [confirmation] = await person.tap(REMIND)
-    today = today_in(bot.settings.tz)
+    today = today_in(bot.settings.app.tz)
     expiry = today + timedelta(days=30)
     # REMINDER_DAYS 30,7,1: the 30-day one falls on today, so it is not promised.
     assert confirmation.text == plain(
@@ -146,7 +146,7 @@ async def test_reminders_lists_them_with_a_stop_button_each(bot: BotUnderTest) -
     await person.tap(NEW_LOOKUP)
     await subscribe(person, RESIDENT, RESIDENT_120)
     [listing] = await person.say("/reminders")
-    today = today_in(bot.settings.tz)
+    today = today_in(bot.settings.app.tz)
     assert listing.text.splitlines() == [
         "تصلك تذكيرات الانتهاء لرقمين:",
         plain(
@@ -228,7 +228,7 @@ async def test_the_daily_pass_sends_a_reminder_whose_stop_button_stops_it(
     assert report.due == {1: 1}
     sent = await bot.api.wait_for_sent(607, seen + 1)
     reminder = plain(sent[-1].body or "")
-    expiry = today_in(bot.settings.tz) + timedelta(days=7)
+    expiry = today_in(bot.settings.app.tz) + timedelta(days=7)
     expected = expiry_message(
         subscription.subscription.id,
         "1*******81",
@@ -271,7 +271,7 @@ async def test_a_pass_missed_while_the_bot_was_down_is_caught_up_at_start(
     bot.reminder_day(23)
     await bot.start()
     sent = await bot.api.wait_for_sent(608, seen + 1)
-    today = today_in(bot.settings.tz)
+    today = today_in(bot.settings.app.tz)
     expected = expiry_message(
         subscription.subscription.id,
         "1*******72",
@@ -320,7 +320,7 @@ async def test_a_renewal_imported_later_moves_the_reminders_to_the_new_date(
     seen = len(person.seen)
 
     # The operator imports the renewal: a new policy number, one year later.
-    today = today_in(bot.settings.tz)
+    today = today_in(bot.settings.app.tz)
     [row] = [r for r in demo_rows(today) if r["id_number"] == IN_7_DAYS]
     renewed = today + timedelta(days=7 + 365)
     row |= {
@@ -333,7 +333,7 @@ async def test_a_renewal_imported_later_moves_the_reminders_to_the_new_date(
         writer = csv.DictWriter(handle, fieldnames=list(row))
         writer.writeheader()
         writer.writerow(row)
-    report = await import_policies(renewal, bot.runtime.db, bot.settings.hash_key)
+    report = await import_policies(renewal, bot.runtime.db, bot.settings.database.hash_key)
     assert not report.errors
 
     # The old date's 1-day and expiry-day reminders never come.

@@ -29,7 +29,7 @@ def text_of(message: Message) -> str:
 
 
 def in_days(bot: BotUnderTest, days: int) -> date:
-    return today_in(bot.settings.tz) + timedelta(days=days)
+    return today_in(bot.settings.app.tz) + timedelta(days=days)
 
 
 def assert_dates(card: Reply, day: date, locale: str = "ar") -> None:
@@ -125,7 +125,7 @@ async def test_expired_code_gets_a_new_image(bot: BotUnderTest) -> None:
     await person.say("/start")
     await person.tap(CITIZEN)
     await person.say("1000000008")
-    bot.skip(bot.settings.captcha_ttl_seconds + 1)
+    bot.skip(bot.settings.captcha.ttl_seconds + 1)
     [renewed] = await person.say(CODE)
     assert renewed.photo is not None
     assert renewed.text.startswith(AR._("The code expired. Here is a new one."))
@@ -155,7 +155,7 @@ async def test_a_lookup_across_midnight_in_riyadh_counts_from_the_new_day(
     bot: BotUnderTest, frozen_clock: time_machine.Traveller
 ) -> None:
     """The demo data was loaded at 23:59:58; the card counts days from the day it is shown."""
-    day = today_in(bot.settings.tz)
+    day = today_in(bot.settings.app.tz)
     expiry = day + timedelta(days=7)
     person = bot.person()
     await person.say("/start")
@@ -167,7 +167,7 @@ async def test_a_lookup_across_midnight_in_riyadh_counts_from_the_new_day(
     await person.tap(CITIZEN)
     await person.say("1023456781")  # the image code, asked for at 23:59:58
     frozen_clock.shift(3)  # 00:00:01: the code is still fresh, the day is the next one
-    assert today_in(bot.settings.tz) == day + timedelta(days=1)
+    assert today_in(bot.settings.app.tz) == day + timedelta(days=1)
     [after] = await person.say(CODE)
     assert "يتبقى على انتهائه 6 أيام" in after.text
     assert_dates(after, expiry)  # the same policy, the same end date

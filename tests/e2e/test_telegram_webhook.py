@@ -60,7 +60,9 @@ def hook_settings(tmp_path: Path, api: FakeBotAPI) -> Settings:
     settings = make_settings(
         tmp_path, api, webhook_url="https://bot.example.sa/", webhook_secret=SECRET
     )
-    return settings.model_copy(update={"web_port": 0})  # any free port
+    return settings.model_copy(
+        update={"web": settings.web.model_copy(update={"port": 0})}
+    )  # any free port
 
 
 async def test_webhook_checks_the_secret_and_serves_healthz(
@@ -151,7 +153,10 @@ async def test_deeply_nested_json_is_a_bad_request_in_one_log_line(
 
 def test_webhook_url_gets_the_path_once(hook_settings: Settings) -> None:
     assert webhook_url(hook_settings) == "https://bot.example.sa/telegram/webhook"
-    same = hook_settings.model_copy(update={"webhook_url": "https://x.sa/telegram/webhook"})
+    telegram = hook_settings.telegram.model_copy(
+        update={"webhook_url": "https://x.sa/telegram/webhook"}
+    )
+    same = hook_settings.model_copy(update={"telegram": telegram})
     assert webhook_url(same) == "https://x.sa/telegram/webhook"
 
 
@@ -159,14 +164,15 @@ def test_webhook_mode_refuses_to_start_without_a_secret(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     settings = Settings(
-        _env_file=None,  # type: ignore[call-arg]
+        _env_file=None,
         database_path=tmp_path / "bot.sqlite3",
-        telegram_bot_token="123:ABC",  # type: ignore[arg-type]
+        telegram_bot_token="123:ABC",
         webhook_url="https://bot.example.sa",
     )
     assert run_telegram(settings) == EXIT_CONFIG
     assert "WEBHOOK_SECRET is not set" in capsys.readouterr().err
-    bad = settings.model_copy(update={"webhook_secret": settings.telegram_bot_token})
+    telegram = settings.telegram.model_copy(update={"webhook_secret": settings.telegram.bot_token})
+    bad = settings.model_copy(update={"telegram": telegram})
     assert run_telegram(bad) == EXIT_CONFIG  # ":" is not allowed in a secret token
     assert "Bad setting WEBHOOK_SECRET" in capsys.readouterr().err
     assert not (tmp_path / "bot.sqlite3").exists()  # refused before opening anything
@@ -231,13 +237,13 @@ def test_a_taken_port_is_a_clear_message(
         taken.listen()
         port = int(taken.getsockname()[1])
         settings = Settings(
-            _env_file=None,  # type: ignore[call-arg]
+            _env_file=None,
             database_path=tmp_path / "bot.sqlite3",
-            id_hash_key="k",  # type: ignore[arg-type]
-            telegram_bot_token="123:ABC",  # type: ignore[arg-type]
+            id_hash_key="k",
+            telegram_bot_token="123:ABC",
             telegram_api_url="http://127.0.0.1:9",  # never contacted
             webhook_url="https://bot.example.sa",
-            webhook_secret=SECRET,  # type: ignore[arg-type]
+            webhook_secret=SECRET,
             web_port=port,
             captcha_workers=0,
         )

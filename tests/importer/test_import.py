@@ -44,7 +44,7 @@ def write(tmp_path: Path, text: str, name: str = "policies.csv", bom: bool = Fal
 @pytest.fixture
 def cli_env(settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
     monkeypatch.chdir(tmp_path)  # no stray .env
-    monkeypatch.setenv("DATABASE_PATH", str(settings.database_path))
+    monkeypatch.setenv("DATABASE_PATH", str(settings.database.path))
     monkeypatch.setenv("ID_HASH_KEY", TEST_KEY)
     return settings
 
@@ -56,7 +56,7 @@ def cli(*args: str | Path) -> int:
 def policies(settings: Settings, digits: str) -> list[Policy]:
     async def read() -> list[Policy]:
         async with await open_store(settings) as db:
-            return await PolicyStore(db, settings.hash_key).policies_for(digits)
+            return await PolicyStore(db, settings.database.hash_key).policies_for(digits)
 
     return asyncio.run(read())
 
@@ -68,7 +68,7 @@ def stored(settings: Settings, digits: str) -> list[str]:
 def count(settings: Settings) -> int:
     async def read() -> int:
         async with await open_store(settings) as db:
-            return await PolicyStore(db, settings.hash_key).count()
+            return await PolicyStore(db, settings.database.hash_key).count()
 
     return asyncio.run(read())
 
@@ -288,7 +288,7 @@ def test_killed_import_leaves_the_database_as_it_was(tmp_path: Path, settings: S
             handle.write(f"1000000008,BUPA,K-{i},A,principal,2026-01-01,2026-12-31\n")
     env = {
         **os.environ,
-        "DATABASE_PATH": str(settings.database_path),
+        "DATABASE_PATH": str(settings.database.path),
         "ID_HASH_KEY": TEST_KEY,
         # cwd is the temporary folder (no .env): import this checkout's bot, not an installed one.
         "PYTHONPATH": str(Path(__file__).resolve().parents[2]),
@@ -320,7 +320,7 @@ def test_killed_import_leaves_the_database_as_it_was(tmp_path: Path, settings: S
     assert process.wait() == -signal.SIGKILL
     process.stdout.close()
     process.stderr.close()
-    conn = sqlite3.connect(settings.database_path)
+    conn = sqlite3.connect(settings.database.path)
     assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
     # All or nothing: the whole file was written but never committed, so none of it is there.
     assert conn.execute("SELECT count(*) FROM policies").fetchone()[0] == 3
@@ -341,7 +341,7 @@ def test_raw_numbers_never_reach_the_database_or_logs(
     captured = capsys.readouterr()
     raw_numbers = ["1000000008", "1012345672", "2000000006", "1000000009"]
     for suffix in ("", "-wal", "-shm"):
-        file = Path(str(cli_env.database_path) + suffix)
+        file = Path(str(cli_env.database.path) + suffix)
         if file.exists():
             data = file.read_bytes()
             for number in raw_numbers:

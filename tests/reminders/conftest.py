@@ -35,9 +35,9 @@ def identity(index: int, prefix: str = "1") -> str:
 def fast_settings(tmp_path: Path) -> Settings:
     """High rate and paid broadcast so tests never wait on pacing."""
     return Settings(
-        _env_file=None,  # type: ignore[call-arg]
+        _env_file=None,
         database_path=tmp_path / "bot.sqlite3",
-        id_hash_key=TEST_KEY,  # type: ignore[arg-type]
+        id_hash_key=TEST_KEY,
         broadcast_paid=True,
         broadcast_rate=1000,
         reminder_days=[30, 7, 1],

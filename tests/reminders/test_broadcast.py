@@ -128,7 +128,7 @@ async def test_a_typed_text_goes_once_per_chat_and_is_recorded(
     assert "اكتملت الرسالة الجماعية رقم" in report.text(tr)
     assert "أُرسلت: 4" in strip_isolates(progress_message(broadcast_id, seen[-1], tr))
     listing = strip_isolates(
-        broadcasts_text(await service.broadcasts.recent(), tr, service.settings.tz)
+        broadcasts_text(await service.broadcasts.recent(), tr, service.settings.app.tz)
     )
     assert "كل المشتركين" in listing and "أُرسلت 4 من 4" in listing
 

@@ -24,7 +24,7 @@ from tests.reminders.conftest import LONG_AGO, add_policy, identity
 
 def populate(path: Path, day: date) -> None:
     async def go() -> None:
-        settings = Settings(_env_file=None, database_path=path, id_hash_key=TEST_KEY)  # type: ignore[call-arg, arg-type]
+        settings = Settings(_env_file=None, database_path=path, id_hash_key=TEST_KEY)
         db = await open_store(settings)
         subs = SubscriptionStore(db)
         for i, days in enumerate((7, 30, 90)):

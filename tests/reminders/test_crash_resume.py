@@ -55,9 +55,9 @@ async def test_killed_mid_broadcast_every_recipient_gets_it_once_but_the_in_flig
     tmp_path: Path,
 ) -> None:
     settings = Settings(
-        _env_file=None,  # type: ignore[call-arg]
+        _env_file=None,
         database_path=tmp_path / "bot.sqlite3",
-        id_hash_key=TEST_KEY,  # type: ignore[arg-type]
+        id_hash_key=TEST_KEY,
         broadcast_paid=True,
         broadcast_rate=1000,
     )
@@ -75,7 +75,7 @@ async def test_killed_mid_broadcast_every_recipient_gets_it_once_but_the_in_flig
     try:
         env = {
             **os.environ,
-            "DATABASE_PATH": str(settings.database_path),
+            "DATABASE_PATH": str(settings.database.path),
             "ID_HASH_KEY": TEST_KEY,
             "TELEGRAM_BOT_TOKEN": "123:ABC",
             "TELEGRAM_API_URL": fake.root_url,

@@ -33,9 +33,10 @@ async def api() -> AsyncIterator[FakeBotAPI]:
 
 @pytest.fixture
 def api_settings(api: FakeBotAPI, fast_settings: Settings) -> Settings:
-    return fast_settings.model_copy(
-        update={"telegram_bot_token": SecretStr("123:ABC"), "telegram_api_url": api.root_url}
+    telegram = fast_settings.telegram.model_copy(
+        update={"bot_token": SecretStr("123:ABC"), "api_url": api.root_url}
     )
+    return fast_settings.model_copy(update={"telegram": telegram})
 
 
 @pytest.fixture

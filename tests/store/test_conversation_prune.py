@@ -54,9 +54,9 @@ async def test_the_runtime_prunes_limit_events_older_than_a_day(
     tmp_path: Path, frozen_clock: time_machine.Traveller
 ) -> None:
     settings = Settings(
-        _env_file=None,  # type: ignore[call-arg]
+        _env_file=None,
         database_path=tmp_path / "bot.sqlite3",
-        id_hash_key="k",  # type: ignore[arg-type]
+        id_hash_key="k",
         captcha_workers=0,
     )
     runtime = await open_runtime(settings)

@@ -223,7 +223,7 @@ async def test_killed_inside_a_write_leaves_it_undone(
     operation: str, settings: Settings, tmp_path: Path
 ) -> None:
     setup, query, expected = KILLED[operation]
-    path = settings.database_path
+    path = settings.database.path
     async with await open_store(settings) as db:
         argument = await setup(db, tmp_path)
     child = subprocess.Popen(

@@ -48,7 +48,7 @@ def test_networks_ipv4_by_address_ipv6_by_64() -> None:
 def test_trusted_proxies_setting(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("TRUSTED_PROXIES", "127.0.0.1, 10.0.0.0/8,2001:db8::/32")
     settings = load_settings(_env_file=None)
-    assert [str(n) for n in settings.trusted_proxies] == [
+    assert [str(n) for n in settings.web.trusted_proxies] == [
         "127.0.0.1/32",
         "10.0.0.0/8",
         "2001:db8::/32",

@@ -22,9 +22,9 @@ AR = translator_for("ar")
 @pytest.fixture
 async def client(tmp_path: Path) -> AsyncIterator[httpx.AsyncClient]:
     settings = Settings(
-        _env_file=None,  # type: ignore[call-arg]
+        _env_file=None,
         database_path=tmp_path / "bot.sqlite3",
-        id_hash_key="k",  # type: ignore[arg-type]
+        id_hash_key="k",
         captcha_test_code="123456",
         captcha_workers=0,
     )

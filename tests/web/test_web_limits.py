@@ -30,9 +30,9 @@ class WebChat:
 
     def __init__(self, tmp_path: Path, **overrides: Any) -> None:
         self.settings = Settings(
-            _env_file=None,  # type: ignore[call-arg]
+            _env_file=None,
             database_path=tmp_path / "bot.sqlite3",
-            id_hash_key="k",  # type: ignore[arg-type]
+            id_hash_key="k",
             captcha_test_code=CODE,
             captcha_workers=0,
             **overrides,
