@@ -16,6 +16,11 @@ _UPSERT_STATE = (
 )
 
 
+_INSERT_AUDIT = (
+    "INSERT INTO audit_lookups (at, channel, chat_hash, id_hmac, outcome) VALUES (?, ?, ?, ?, ?)"
+)
+
+
 @dataclass(frozen=True, slots=True)
 class AuditEntry:
     """One completed lookup, pseudonymised: the chat's keyed reference, the number's HMAC."""
@@ -48,13 +53,13 @@ class ConversationStore:
             await self.db.write(_UPSERT_STATE, (channel, chat_id, state))
             return
         at = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-        async with self.db.transaction() as unit:
-            await unit.write(_UPSERT_STATE, (channel, chat_id, state))
-            await unit.write_many(
-                "INSERT INTO audit_lookups (at, channel, chat_hash, id_hmac, outcome) "
-                "VALUES (?, ?, ?, ?, ?)",
-                [(at, channel, bytes.fromhex(e.chat_ref), e.id_hash, e.outcome) for e in audit],
-            )
+        records = [(at, channel, bytes.fromhex(e.chat_ref), e.id_hash, e.outcome) for e in audit]
+        await self.db.write_together(
+            [
+                (_UPSERT_STATE, (channel, chat_id, state)),
+                *((_INSERT_AUDIT, record) for record in records),
+            ]
+        )
 
     async def exists(self, channel: str, chat_id: str) -> bool:
         rows = await self.db.read(

@@ -189,6 +189,34 @@ class Database:
             cursor = await self._writer.execute(sql, params)
         return Written(cursor.rowcount, cursor.lastrowid)
 
+    async def write_together(self, statements: Sequence[tuple[str, Params]]) -> None:
+        """A few writes as one transaction, run whole on the writer's thread in one hop.
+
+        For the hot path (a turn's state with its audit record): `transaction()` would take
+        four hops and hold the writer across them, and every plain write of other chats would
+        queue behind it (measured: +0.5 ms CPU per lookup, -10% lookups/s). Once queued, the
+        function runs to COMMIT or ROLLBACK even if the caller is cancelled meanwhile.
+        """
+
+        def run(conn: sqlite3.Connection) -> None:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                for sql, params in statements:
+                    conn.execute(sql, params)
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+
+        # aiosqlite runs a connection's calls in order on its own thread; `_execute` is how
+        # its public methods queue theirs (aiosqlite is pinned: see pyproject.toml).
+        writer = self._writer
+        if self._write_lock.locked():
+            async with self._write_lock:
+                await writer._execute(run, writer._conn)  # type: ignore[no-untyped-call]
+        else:
+            await writer._execute(run, writer._conn)  # type: ignore[no-untyped-call]
+
     async def write_returning(self, sql: str, params: Params = ()) -> list[Row]:
         """One write statement with RETURNING (a claim): the rows it returned."""
         if self._write_lock.locked():

@@ -278,9 +278,9 @@ async def test_a_turns_state_and_its_audit_record_are_one_unit(tmp_path: Path) -
         await store.save_json("web", "one", '{"step": "result"}', [good])
         assert await store.load_json("web", "one") == '{"step": "result"}'
         assert len(await db.read("SELECT 1 FROM audit_lookups")) == 1
-        # A record that cannot be written takes the state of its turn with it.
-        broken = AuditEntry("not hex", b"h" * 32, "active")
-        with pytest.raises(ValueError):
+        # A record the database refuses (outcome is NOT NULL) takes its turn's state with it.
+        broken = AuditEntry("ab" * 32, b"h" * 32, None)  # type: ignore[arg-type]
+        with pytest.raises(sqlite3.IntegrityError):
             await store.save_json("web", "one", '{"step": "start"}', [broken])
         assert await store.load_json("web", "one") == '{"step": "result"}'
         assert len(await db.read("SELECT 1 FROM audit_lookups")) == 1
