@@ -301,7 +301,8 @@ class _EnvNames(PydanticBaseSettingsSource):
         self.source = source
 
     def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
-        raise NotImplementedError  # __call__ reads every variable at once
+        # Abstract in the base class, never asked: __call__ reads every variable at once.
+        return None, field_name, False
 
     def __call__(self) -> dict[str, Any]:
         # Keys are lower case (case_sensitive=False); values are the raw strings.
