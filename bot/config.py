@@ -141,6 +141,54 @@ class TelegramSettings(_Group):
         return value
 
 
+class WhatsAppSettings(_Group):
+    """The WhatsApp Cloud API channel: on when both the access token and the phone number ID
+    are set; then the app secret (webhook signatures) and the verify token are required."""
+
+    access_token: SecretStr | None = Field(default=None, alias="WHATSAPP_ACCESS_TOKEN")
+    phone_number_id: str = Field(default="", alias="WHATSAPP_PHONE_NUMBER_ID")
+    app_secret: SecretStr | None = Field(default=None, alias="WHATSAPP_APP_SECRET")
+    verify_token: SecretStr | None = Field(default=None, alias="WHATSAPP_VERIFY_TOKEN")
+    # Root of the Graph API: the bot calls <root>/<version>/... (a proxy or a local fake works).
+    api_url: str = Field(default="https://graph.facebook.com", alias="WHATSAPP_API_URL")
+    api_version: str = Field(default="v25.0", alias="WHATSAPP_API_VERSION")
+    reminder_template: str = Field(
+        default="policy_expiry_reminder", alias="WHATSAPP_REMINDER_TEMPLATE"
+    )
+    # Bulk messages per second, under the default 80/s per number (inbound and outbound).
+    rate: float = Field(default=60.0, gt=0, le=1000, alias="WHATSAPP_RATE")
+
+    _blank_is_unset = field_validator("access_token", "app_secret", "verify_token", mode="before")(
+        _blank_is_unset
+    )
+
+    @field_validator("api_url")
+    @classmethod
+    def _strip_slash(cls, value: str) -> str:
+        value = value.strip().rstrip("/")
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
+        return value
+
+    @property
+    def enabled(self) -> bool:
+        return self.access_token is not None and bool(self.phone_number_id.strip())
+
+    @model_validator(mode="after")
+    def _secrets_when_on(self) -> WhatsAppSettings:
+        if self.enabled:
+            for env_name, value in (
+                ("WHATSAPP_APP_SECRET", self.app_secret),
+                ("WHATSAPP_VERIFY_TOKEN", self.verify_token),
+            ):
+                if value is None:
+                    raise ValueError(
+                        f"{env_name} is required when WHATSAPP_ACCESS_TOKEN and "
+                        "WHATSAPP_PHONE_NUMBER_ID are set"
+                    )
+        return self
+
+
 class WebSettings(_Group):
     """The project's HTTP server (webhook, web chat, /healthz) and the web chat on it."""
 
@@ -318,6 +366,7 @@ class Settings(BaseSettings):
 
     app: AppSettings = Field(default_factory=AppSettings)
     telegram: TelegramSettings = Field(default_factory=TelegramSettings)
+    whatsapp: WhatsAppSettings = Field(default_factory=WhatsAppSettings)
     web: WebSettings = Field(default_factory=WebSettings)
     database: DatabaseSettings = Field(default_factory=DatabaseSettings)
     reminders: ReminderSettings = Field(default_factory=ReminderSettings)
@@ -398,8 +447,8 @@ def load_settings(**overrides: object) -> Settings:
         first = exc.errors()[0]
         loc = first.get("loc") or ()
         message = str(first.get("msg", "invalid value")).removeprefix("Value error, ")
-        if not loc:
+        if len(loc) < 2:  # a rule across settings (of one group or several): it names them
             raise SettingsError(f"Bad settings: {message}") from None
         # (group, ENV_NAME, ...): the env name, as the operator wrote it.
-        name = loc[1] if len(loc) > 1 else loc[0]
+        name = loc[1]
         raise SettingsError(f"Bad setting {str(name).upper()}: {message}") from None

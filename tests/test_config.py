@@ -98,3 +98,29 @@ def test_without_id_hash_key_a_development_key_is_kept_beside_the_database(
     key = Settings(_env_file=None, database_path=path, id_hash_key=" ").database.hash_key
     assert (tmp_path / "data" / ".dev_id_hash_key").read_text().strip().encode() == key
     assert Settings(_env_file=None, database_path=path).database.hash_key == key
+
+
+def test_whatsapp_is_on_with_its_token_and_number_and_then_needs_its_secrets() -> None:
+    from bot.config import SettingsError, load_settings
+
+    off = load_settings(_env_file=None)
+    assert not off.whatsapp.enabled and off.whatsapp.api_version == "v25.0"
+    with pytest.raises(SettingsError, match=r"^Bad settings: WHATSAPP_APP_SECRET is required"):
+        load_settings(_env_file=None, whatsapp_access_token="t", whatsapp_phone_number_id="1")
+    with pytest.raises(SettingsError, match="WHATSAPP_VERIFY_TOKEN is required"):
+        load_settings(
+            _env_file=None,
+            whatsapp_access_token="t",
+            whatsapp_phone_number_id="1",
+            whatsapp_app_secret="s",
+        )
+    on = load_settings(
+        _env_file=None,
+        WHATSAPP_ACCESS_TOKEN="t",
+        WHATSAPP_PHONE_NUMBER_ID="1",
+        WHATSAPP_APP_SECRET="s",
+        WHATSAPP_VERIFY_TOKEN="v",
+        WHATSAPP_API_URL="http://127.0.0.1:9/",
+    )
+    assert on.whatsapp.enabled and on.whatsapp.api_url == "http://127.0.0.1:9"
+    assert on.whatsapp.rate == 60
