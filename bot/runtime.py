@@ -16,6 +16,7 @@ from bot.limits import DAY, LimitConfig, Limits
 from bot.reminders.consent import ChannelConsent
 from bot.store.conversations import ConversationStore, prune_audit
 from bot.store.database import Database
+from bot.store.inbound import prune_inbound
 from bot.store.limits import LimitStore
 from bot.store.policies import PolicyStore
 from bot.store.setup import open_store
@@ -25,6 +26,7 @@ log = logging.getLogger(__name__)
 
 PRUNE_AT = day_time(3, 0)  # local time (TIMEZONE): the quietest hour
 CONVERSATION_IDLE = timedelta(days=1)
+INBOUND_KEPT = 8 * DAY  # inbound ids: longer than any webhook retry (7 days)
 
 # Channels that can write to a person later, so they offer expiry reminders. The web chat
 # cannot (a browser tab is gone once closed).
@@ -108,13 +110,15 @@ class Runtime:
         audit = await prune_audit(self.db, self.settings.database.audit_retention_days)
         idle = await ConversationStore(self.db).prune_idle(CONVERSATION_IDLE)
         events = await LimitStore(self.db).prune(time.time() - DAY)
+        seen = await prune_inbound(self.db, time.time() - INBOUND_KEPT)
         log.info(
             "Daily clean-up removed: audit records older than %d days: %d; idle "
-            "conversations: %d; spent limit events: %d",
+            "conversations: %d; spent limit events: %d; inbound ids: %d",
             self.settings.database.audit_retention_days,
             audit,
             idle,
             events,
+            seen,
         )
 
     async def close(self) -> None:

@@ -177,4 +177,17 @@ MIGRATIONS: list[tuple[str, ...]] = [
         "CREATE INDEX limit_events_key_at ON limit_events (key, at)",
         "CREATE INDEX limit_events_at ON limit_events (at)",
     ),
+    # 5: inbound message ids already handled (WhatsApp retries webhooks and does not promise
+    # order or uniqueness): a repeat is skipped, after a restart too.
+    (
+        """
+        CREATE TABLE inbound_seen (
+            channel    TEXT NOT NULL,
+            message_id TEXT NOT NULL,
+            at         REAL NOT NULL,
+            PRIMARY KEY (channel, message_id)
+        ) WITHOUT ROWID
+        """,
+        "CREATE INDEX inbound_seen_at ON inbound_seen (at)",
+    ),
 ]

@@ -1,0 +1,201 @@
+"""The WhatsApp Cloud API's webhook: the subscription handshake, signed posts, messages in.
+
+    GET  /whatsapp/webhook   hub.mode=subscribe + the verify token -> hub.challenge, else 403
+    POST /whatsapp/webhook   X-Hub-Signature-256 (HMAC-SHA256 of the raw body under the app
+                             secret) checked first: 401 and nothing read without it. A valid
+                             post gets 200 at once; its messages are handled afterwards, in
+                             order per chat, each message id once (Meta retries).
+
+Inbound messages become the conversation's events: text, a reply button or list row (by its
+id), a template's quick reply (by its payload), anything else "other".
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import logging
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from bot.conversation.events import Action, Button, ChatKind, Command, Event, Other, OtherKind, Text
+from bot.conversation.replies import Reply
+from bot.conversation.service import ConversationService
+from bot.http import parse_json
+from bot.store.inbound import InboundSeen
+
+log = logging.getLogger(__name__)
+
+CHANNEL = "whatsapp"
+WEBHOOK_PATH = "/whatsapp/webhook"
+SIGNATURE_HEADER = "X-Hub-Signature-256"
+MAX_BODY = 1024 * 1024  # Meta batches a few messages per post; a megabyte is far beyond that
+
+# Message types the bot cannot use at any step.
+_OTHER: dict[str, OtherKind] = {
+    "image": OtherKind.PHOTO,
+    "audio": OtherKind.VOICE,
+    "voice": OtherKind.VOICE,
+    "video": OtherKind.VIDEO,
+    "document": OtherKind.DOCUMENT,
+    "sticker": OtherKind.STICKER,
+    "location": OtherKind.LOCATION,
+    "contacts": OtherKind.CONTACT,
+}
+# WhatsApp has no commands; a person who types one of ours means it.
+_COMMANDS = frozenset({"start", "cancel", "help", "language", "reminders", "stop"})
+
+
+@dataclass(frozen=True, slots=True)
+class Inbound:
+    wa_id: str  # the chat: WhatsApp's id of the person (may stop being a phone number)
+    message_id: str  # wamid..., what a retry repeats
+    event: Event
+
+
+def _action(message: dict[str, Any]) -> Action:
+    kind = message.get("type")
+    if kind == "text":
+        text = str((message.get("text") or {}).get("body", ""))
+        word = text.strip().lower()
+        if word.startswith("/") and word[1:] in _COMMANDS:
+            return Command(word[1:])
+        return Text(text)
+    if kind == "interactive":
+        interactive = message.get("interactive") or {}
+        reply = interactive.get("button_reply") or interactive.get("list_reply") or {}
+        return Button(str(reply.get("id", "")))
+    if kind == "button":  # a template's quick reply
+        return Button(str((message.get("button") or {}).get("payload", "")))
+    return Other(_OTHER.get(str(kind), OtherKind.UNKNOWN))
+
+
+def inbound(payload: object) -> list[Inbound]:
+    """The messages of a webhook payload, in order; statuses and anything malformed skipped."""
+    found: list[Inbound] = []
+    if not isinstance(payload, dict):
+        return found
+    for entry in _dicts(payload.get("entry")):
+        for change in _dicts(entry.get("changes")):
+            value = change.get("value")
+            if not isinstance(value, dict):
+                continue
+            for message in _dicts(value.get("messages")):
+                wa_id, message_id = message.get("from"), message.get("id")
+                if not isinstance(wa_id, str) or not isinstance(message_id, str):
+                    continue
+                # WhatsApp tells no language: the person's choice, else DEFAULT_LOCALE.
+                found.append(Inbound(wa_id, message_id, Event(_action(message), ChatKind.PRIVATE)))
+    return found
+
+
+def _dicts(value: object) -> list[dict[str, Any]]:
+    return [item for item in value if isinstance(item, dict)] if isinstance(value, list) else []
+
+
+def signature_ok(body: bytes, header: str | None, app_secret: bytes) -> bool:
+    """`sha256=<hex>` of the raw body under the app secret, compared in constant time."""
+    if not header or not header.startswith("sha256="):
+        return False
+    expected = hmac.new(app_secret, body, hashlib.sha256).hexdigest()
+    return hmac.compare_digest(header.removeprefix("sha256=").strip().lower(), expected)
+
+
+class Replier(Protocol):
+    """How replies reach WhatsApp (the Graph API client and renderer)."""
+
+    async def mark_read(self, message_id: str) -> None: ...
+
+    async def send(self, wa_id: str, replies: Sequence[Reply]) -> None: ...
+
+
+class Inbox:
+    """Handles a post's messages after its 200: in order per chat, each id once."""
+
+    def __init__(
+        self,
+        service: ConversationService,
+        seen: InboundSeen,
+        replier: Replier,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.service = service
+        self.seen = seen
+        self.replier = replier
+        self.clock = clock
+        self._last: dict[str, asyncio.Task[None]] = {}  # each chat's latest, chained
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    def submit(self, messages: Sequence[Inbound]) -> None:
+        for message in messages:
+            before = self._last.get(message.wa_id)
+            task = asyncio.create_task(self._after(before, message), name="whatsapp-message")
+            self._last[message.wa_id] = task
+            self._tasks.add(task)
+            task.add_done_callback(self._done)
+
+    def _done(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        for wa_id in [w for w, last in self._last.items() if last is task]:
+            del self._last[wa_id]
+
+    async def _after(self, before: Awaitable[None] | None, message: Inbound) -> None:
+        if before is not None:
+            await asyncio.wait([asyncio.ensure_future(before)])
+        try:
+            if not await self.seen.first_time(message.message_id, self.clock()):
+                return  # Meta's retry of a message already answered
+            try:
+                await self.replier.mark_read(message.message_id)
+            except Exception as exc:  # a read receipt is a courtesy
+                log.info("Could not mark a WhatsApp message read: %s", type(exc).__name__)
+            replies = await self.service.handle(message.wa_id, message.event)
+            await self.replier.send(message.wa_id, replies)
+        except Exception:
+            log.exception("Error while answering a WhatsApp message")
+
+    async def drain(self, timeout: float = 10.0) -> None:
+        """Finish what is being answered (at shutdown)."""
+        if self._tasks:
+            await asyncio.wait(list(self._tasks), timeout=timeout)
+
+
+def webhook_routes(verify_token: str, app_secret: str, inbox: Inbox) -> list[BaseRoute]:
+    secret = app_secret.encode()
+
+    async def handshake(request: Request) -> Response:
+        params = request.query_params
+        given = params.get("hub.verify_token", "").encode()
+        if params.get("hub.mode") == "subscribe" and hmac.compare_digest(
+            given, verify_token.encode()
+        ):
+            return PlainTextResponse(params.get("hub.challenge", ""))
+        return Response(status_code=403)
+
+    async def receive(request: Request) -> Response:
+        body = bytearray()
+        async for chunk in request.stream():
+            body += chunk
+            if len(body) > MAX_BODY:
+                return Response(status_code=413)
+        if not signature_ok(bytes(body), request.headers.get(SIGNATURE_HEADER), secret):
+            return Response(status_code=401)
+        try:
+            payload = parse_json(body)
+        except ValueError:
+            log.warning("WhatsApp webhook: a signed post that is not readable JSON")
+            return Response(status_code=400)
+        inbox.submit(inbound(payload))
+        return Response()
+
+    return [
+        Route(WEBHOOK_PATH, handshake, methods=["GET"]),
+        Route(WEBHOOK_PATH, receive, methods=["POST"]),
+    ]
