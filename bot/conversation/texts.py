@@ -34,6 +34,12 @@ def _message(tr: Translator, text: str, buttons: Keyboard = ()) -> Message:
     return Message(text, buttons, rtl=tr.locale == "ar")
 
 
+def list_button(tr: Translator) -> str:
+    """The label that opens a keyboard of more than 3 buttons where it becomes a list
+    (WhatsApp: at most 20 characters)."""
+    return tr._("Choose")
+
+
 def language_button(tr: Translator) -> ButtonSpec:
     other = next(lang for lang in SUPPORTED if lang != tr.locale)
     return ButtonSpec(LANGUAGE_NAMES[other], encode(SetLanguage(other)))
