@@ -1,6 +1,7 @@
 """`python -m bot`: the application with every configured channel, until SIGINT or SIGTERM.
 
     Telegram      when TELEGRAM_BOT_TOKEN is set (long polling, or WEBHOOK_URL's webhook)
+    WhatsApp      when WHATSAPP_ACCESS_TOKEN and WHATSAPP_PHONE_NUMBER_ID are set (its webhook)
     the web chat  when no channel is configured, or WEB_CHAT=true (on the demo data when the
                   database holds no policy and nothing else is on)
 
@@ -21,6 +22,7 @@ from telegram.error import InvalidToken, TelegramError
 from bot.app import App, StartupError
 from bot.channels.telegram import TelegramBot, webhook_problem
 from bot.channels.web_channel import WebChat, prepare_demo
+from bot.channels.whatsapp import WhatsAppBot
 from bot.config import Settings
 from bot.runtime import Runtime, open_runtime
 from bot.stopping import stop_on_signals
@@ -65,10 +67,14 @@ async def serve(
         core = App(runtime)
         started(core)
         telegram = settings.telegram.bot_token is not None
+        whatsapp = settings.whatsapp.enabled
         if telegram:
             core.add_channel(TelegramBot(core, settings))
-        if not telegram or settings.web.chat:
-            demo_loaded = not telegram and await prepare_demo(runtime)
+        if whatsapp:
+            core.add_channel(WhatsAppBot(core, settings))
+        alone = not (telegram or whatsapp)  # nothing else configured: the local try-out
+        if alone or settings.web.chat:
+            demo_loaded = alone and await prepare_demo(runtime)
             core.add_channel(WebChat(runtime, demo_loaded))
         if extra_routes is not None:
             core.add_channel(_Routes(extra_routes(runtime)))
@@ -98,10 +104,10 @@ def run(settings: Settings) -> int:
     if problem is not None:
         print(problem, file=sys.stderr)
         return EXIT_CONFIG
-    if settings.telegram.bot_token is None:
+    if settings.telegram.bot_token is None and not settings.whatsapp.enabled:
         print(
-            "TELEGRAM_BOT_TOKEN is not set: starting the local web chat instead of Telegram "
-            "(set the token from @BotFather in .env to run on Telegram).",
+            "No channel is configured: starting the local web chat (set TELEGRAM_BOT_TOKEN, "
+            "or the WHATSAPP_* settings, in .env to run on Telegram or WhatsApp).",
             file=sys.stderr,
         )
     try:

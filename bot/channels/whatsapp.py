@@ -1,0 +1,73 @@
+"""The WhatsApp channel as the application runs it (`bot.app.Channel`): the signed webhook on
+the application's HTTP app in, the conversation, replies out through the Graph API.
+
+Reminders and broadcasts do not reach WhatsApp yet (they need approved templates outside the
+24-hour window): its conversations offer none, as the web chat's do not.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from starlette.routing import BaseRoute
+
+from bot.app import App
+from bot.channels.whatsapp_api import GraphClient
+from bot.channels.whatsapp_inbound import CHANNEL, WEBHOOK_PATH, Inbox, webhook_routes
+from bot.channels.whatsapp_render import deliver
+from bot.config import Settings
+from bot.conversation import texts
+from bot.conversation.replies import Reply
+from bot.i18n import translator_for
+from bot.store.inbound import InboundSeen
+
+
+class GraphReplier:
+    """Replies and read receipts through the Graph API (`whatsapp_inbound.Replier`)."""
+
+    def __init__(self, client: GraphClient) -> None:
+        self.client = client
+
+    async def mark_read(self, message_id: str) -> None:
+        await self.client.mark_read(message_id)
+
+    async def send(self, wa_id: str, replies: Sequence[Reply]) -> None:
+        for reply in replies:
+            # Replies carry their direction; Arabic is the only right-to-left language we speak.
+            list_label = texts.list_button(translator_for("ar" if reply.rtl else "en"))
+            await deliver(self.client, wa_id, reply, list_label)
+
+
+class WhatsAppBot:
+    def __init__(self, core: App, settings: Settings) -> None:
+        wa = settings.whatsapp
+        if not wa.enabled or wa.access_token is None:
+            raise ValueError("WhatsApp is not configured")
+        assert wa.app_secret is not None and wa.verify_token is not None  # checked by config
+        self.settings = settings
+        self.client = GraphClient(
+            wa.api_url, wa.api_version, wa.phone_number_id, wa.access_token.get_secret_value()
+        )
+        runtime = core.runtime
+        self.inbox = Inbox(
+            runtime.conversations(CHANNEL),
+            InboundSeen(runtime.db, CHANNEL),
+            GraphReplier(self.client),
+        )
+        self._routes = webhook_routes(
+            wa.verify_token.get_secret_value(), wa.app_secret.get_secret_value(), self.inbox
+        )
+
+    def routes(self) -> Sequence[BaseRoute]:
+        return self._routes
+
+    async def start(self) -> None:
+        await self.client.initialize()
+
+    async def stop(self) -> None:
+        await self.inbox.drain()  # messages being answered finish
+        await self.client.shutdown()
+
+    def describe(self, url: str | None) -> str:
+        number = self.settings.whatsapp.phone_number_id
+        return f"WhatsApp: phone number ID {number}, webhook {url}{WEBHOOK_PATH}."
