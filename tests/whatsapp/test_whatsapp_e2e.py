@@ -35,23 +35,27 @@ async def eventually(check: Callable[[], bool], timeout: float = 10.0) -> None:
         await asyncio.sleep(0.01)
 
 
+def whatsapp_settings(tmp_path: Path, graph: FakeGraphAPI, port: int) -> Settings:
+    return Settings(
+        _env_file=None,
+        database_path=tmp_path / "bot.sqlite3",
+        id_hash_key="k",
+        captcha_test_code=CODE,
+        captcha_workers=0,
+        web_port=port,
+        whatsapp_access_token=graph.token,
+        whatsapp_phone_number_id=graph.phone_number_id,
+        whatsapp_app_secret=SECRET,
+        whatsapp_verify_token=VERIFY,
+        whatsapp_api_url=graph.root_url,
+        whatsapp_api_version=graph.version,
+    )
+
+
 async def test_a_lookup_over_whatsapp_end_to_end(tmp_path: Path) -> None:
     async with FakeGraphAPI() as graph:
         port = free_port()
-        settings = Settings(
-            _env_file=None,
-            database_path=tmp_path / "bot.sqlite3",
-            id_hash_key="k",
-            captcha_test_code=CODE,
-            captcha_workers=0,
-            web_port=port,
-            whatsapp_access_token=graph.token,
-            whatsapp_phone_number_id=graph.phone_number_id,
-            whatsapp_app_secret=SECRET,
-            whatsapp_verify_token=VERIFY,
-            whatsapp_api_url=graph.root_url,
-            whatsapp_api_version=graph.version,
-        )
+        settings = whatsapp_settings(tmp_path, graph, port)
         db = await open_store(settings)
         await load_demo(db, settings)
         await db.close()
@@ -112,3 +116,69 @@ async def test_a_lookup_over_whatsapp_end_to_end(tmp_path: Path) -> None:
             assert len(graph.read) == 5  # every inbound message marked read
         stop.set()
         assert await asyncio.wait_for(running, 10) == 0
+
+
+class Running:
+    """`serve` with WhatsApp on, and a person posting signed webhooks to it."""
+
+    def __init__(self, settings: Settings, graph: FakeGraphAPI, wa: str) -> None:
+        self.settings, self.graph, self.wa = settings, graph, wa
+        self.url = f"http://127.0.0.1:{settings.web.port}"
+
+    async def __aenter__(self) -> Running:
+        self.stop = asyncio.Event()
+        self.task = asyncio.create_task(serve(self.settings, self.stop))
+        self.http = aiohttp.ClientSession()
+        for _ in range(500):
+            try:
+                async with self.http.get(self.url + "/healthz") as response:
+                    if response.status == 200:
+                        return self
+            except aiohttp.ClientConnectionError:
+                await asyncio.sleep(0.02)
+        raise AssertionError("the server never listened")
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.http.close()
+        self.stop.set()
+        assert await asyncio.wait_for(self.task, 10) == 0
+
+    async def say(self, payload: dict[str, Any], replies: int = 1) -> list[Seen]:
+        before = len(self.graph.sent_to(self.wa))
+        body = self.graph.encode(payload)
+        headers = {"X-Hub-Signature-256": self.graph.sign(body, SECRET)}
+        async with self.http.post(self.url + "/whatsapp/webhook", data=body, headers=headers) as r:
+            assert r.status == 200
+        await eventually(lambda: len(self.graph.sent_to(self.wa)) >= before + replies)
+        return self.graph.sent_to(self.wa)[before:]
+
+
+async def test_a_resident_with_the_audio_code_across_a_restart_leaving_no_raw_number(
+    tmp_path: Path, caplog: Any
+) -> None:
+    caplog.set_level("DEBUG")
+    async with FakeGraphAPI() as graph:
+        settings = whatsapp_settings(tmp_path, graph, free_port())
+        db = await open_store(settings)
+        await load_demo(db, settings)
+        await db.close()
+        wa = "966500000011"
+        async with Running(settings, graph, wa) as bot:
+            [ask] = await bot.say(graph.inbound_list(wa, "path:resident", "مقيم / زائر"))
+            assert "الإقامة" in strip_isolates(ask.text)
+            [image] = await bot.say(graph.inbound_text(wa, "2000000006"))
+            assert image.media is not None
+            [audio, caption] = await bot.say(graph.inbound_button(wa, "audio_code", "🔊"), 2)
+            assert audio.type == "audio" and audio.media is not None
+            assert audio.media.startswith(b"OggS") and b"OpusHead" in audio.media[:100]
+            assert "استمع" in strip_isolates(caption.text)
+        # A restart between the code and its answer loses nothing.
+        async with Running(settings, graph, wa) as bot:
+            [card] = await bot.say(graph.inbound_text(wa, CODE))
+            assert "2*******06" in strip_isolates(card.text)
+        db = await open_store(settings)
+        rows = await db.read("SELECT state FROM conversations")
+        audit = await db.read("SELECT chat_hash, id_hmac FROM audit_lookups")
+        await db.close()
+        assert "2000000006" not in repr(rows) + repr(audit)
+        assert "2000000006" not in caplog.text
