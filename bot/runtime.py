@@ -28,9 +28,9 @@ PRUNE_AT = day_time(3, 0)  # local time (TIMEZONE): the quietest hour
 CONVERSATION_IDLE = timedelta(days=1)
 INBOUND_KEPT = 8 * DAY  # inbound ids: longer than any webhook retry (7 days)
 
-# Channels that can write to a person later, so they offer expiry reminders. The web chat
-# cannot (a browser tab is gone once closed).
-CHANNELS_WITH_REMINDERS = frozenset({"telegram"})
+# Channels that can write to a person later, so they offer expiry reminders (WhatsApp through
+# an approved template). The web chat cannot (a browser tab is gone once closed).
+CHANNELS_WITH_REMINDERS = frozenset({"telegram", "whatsapp"})
 # Channels where a chat costs nothing (no phone number behind it): a circuit breaker guards
 # them as a whole.
 OPEN_CHANNELS = frozenset({"web"})

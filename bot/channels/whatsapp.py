@@ -1,8 +1,8 @@
 """The WhatsApp channel as the application runs it (`bot.app.Channel`): the signed webhook on
 the application's HTTP app in, the conversation, replies out through the Graph API.
 
-Reminders and broadcasts do not reach WhatsApp yet (they need approved templates outside the
-24-hour window): its conversations offer none, as the web chat's do not.
+Reminders reach WhatsApp as the approved template WHATSAPP_REMINDER_TEMPLATE
+(bot/channels/whatsapp_sender.py, docs/whatsapp-templates.md), so its conversations offer them.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from bot.app import App
 from bot.channels.whatsapp_api import GraphClient
 from bot.channels.whatsapp_inbound import CHANNEL, WEBHOOK_PATH, Inbox, webhook_routes
 from bot.channels.whatsapp_render import deliver
+from bot.channels.whatsapp_sender import WhatsAppSender
 from bot.config import Settings
 from bot.conversation import texts
 from bot.conversation.replies import Reply
@@ -54,6 +55,10 @@ class WhatsAppBot:
             InboundSeen(runtime.db, CHANNEL),
             GraphReplier(self.client),
         )
+        # Reminders (templates) and broadcasts. The pacer is shared with Telegram's
+        # (BROADCAST_RATE); WHATSAPP_RATE is not applied per channel yet.
+        self.sender = WhatsAppSender(self.client, wa.reminder_template)
+        core.add_sender(self.sender)
         self._routes = webhook_routes(
             wa.verify_token.get_secret_value(), wa.app_secret.get_secret_value(), self.inbox
         )

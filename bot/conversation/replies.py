@@ -30,6 +30,19 @@ def fit_label(text: str) -> str:
 
 
 @dataclass(frozen=True, slots=True)
+class ReminderTemplate:
+    """The structured values of an expiry reminder, for channels that send pre-approved
+    templates outside a conversation (WhatsApp: docs/whatsapp-templates.md).
+
+    `params` are the template body's {{1}}..{{5}} in order: masked number, insurer, expiry in
+    Hijri, expiry in Gregorian, time left; `stop_data` is the stop button's data."""
+
+    locale: str
+    params: tuple[str, ...]
+    stop_data: str
+
+
+@dataclass(frozen=True, slots=True)
 class Message:
     """Plain text (no markup: nothing a person or an operator typed can inject formatting)."""
 
@@ -37,6 +50,8 @@ class Message:
     buttons: Keyboard = ()
     # Right-to-left language: a web page sets dir="rtl"; Telegram clients decide themselves.
     rtl: bool = True
+    # An expiry reminder's values, for a template (WhatsApp); text channels ignore it.
+    template: ReminderTemplate | None = None
 
 
 @dataclass(frozen=True, slots=True)

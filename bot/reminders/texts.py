@@ -14,10 +14,19 @@ from typing import Literal
 
 from bot.conversation.buttons import StopAll, StopOne, decode, encode
 from bot.conversation.consent_texts import stop_all_button, stop_this_button
-from bot.conversation.replies import Message
+from bot.conversation.replies import Message, ReminderTemplate
 from bot.domain.audience import Audience, AudienceKind
 from bot.domain.policy import Insurer
-from bot.i18n import Translator, format_date, hours_text, minutes_text
+from bot.i18n import (
+    Translator,
+    days_text,
+    for_rtl,
+    format_date,
+    format_gregorian,
+    format_hijri,
+    hours_text,
+    minutes_text,
+)
 
 # The codec's own names for the stop buttons, kept for older callers (tests/reminders).
 STOP_ALL = encode(StopAll())
@@ -99,7 +108,49 @@ def expiry_message(
         "below or send /stop."
     )
     text = "\n\n".join((expiry_headline(masked, insurer, expiry, today, tr), advice, footer))
-    return Message(text, buttons=((stop_this_button(subscription_id, tr),),), rtl=tr.locale == "ar")
+    return Message(
+        text,
+        buttons=((stop_this_button(subscription_id, tr),),),
+        rtl=tr.locale == "ar",
+        template=expiry_template(subscription_id, masked, insurer, expiry, today, tr),
+    )
+
+
+def time_left_text(expiry: date, today: date, tr: Translator) -> str:
+    """What is left of a policy, as a template's last value ("7 أيام", "today is the last
+    day", "none: it ended 3 days ago")."""
+    days = (expiry - today).days
+    if days > 0:
+        return days_text(days, tr)
+    if days == 0:
+        return tr._("today is the last day")
+    return tr.ngettext("none: it ended {n} day ago", "none: it ended {n} days ago", -days)
+
+
+def expiry_template(
+    subscription_id: int,
+    masked: str,
+    insurer: Insurer,
+    expiry: date,
+    today: date,
+    tr: Translator,
+) -> ReminderTemplate:
+    """The reminder's values for WhatsApp's approved template (docs/whatsapp-templates.md):
+    {{1}} masked number, {{2}} insurer, {{3}} expiry in Hijri, {{4}} in Gregorian, {{5}} time
+    left. Values that could reorder Arabic text are isolated, as the Translator does."""
+    gregorian = format_gregorian(expiry, tr.locale)
+    try:
+        hijri = format_hijri(expiry, tr.locale)
+    except OverflowError:  # outside the Umm al-Qura table
+        hijri = gregorian
+    values: tuple[str, ...] = (masked, insurer.name(tr.locale), hijri, gregorian)
+    if tr.locale == "ar":
+        values = tuple(for_rtl(value) for value in values)
+    return ReminderTemplate(
+        locale=tr.locale,
+        params=(*values, time_left_text(expiry, today, tr)),
+        stop_data=stop_data(subscription_id),
+    )
 
 
 def broadcast_message(text: str, tr: Translator) -> Message:

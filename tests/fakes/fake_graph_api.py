@@ -3,7 +3,10 @@
 Why: Meta is unreachable from here and from CI, and its refusals are what a renderer gets
 wrong, so the fake refuses what Meta refuses (/work/shared/DOMAIN.md), with Graph-style error
 JSON (HTTP 400, `error.code` 100 invalid parameter, 131008 missing parameter, 131009 parameter
-value not valid, 131053 media upload error; 401 with code 190 for a wrong token). It serves
+value not valid, 131053 media upload error, 132001 unknown template or language, 132000 wrong
+number of template parameters, 132018 a template parameter with a newline, a tab or more than
+four spaces in a row; 401 with code 190 for a wrong token). Templates are known by name, with
+their languages and body parameter count (`templates`). It serves
 ``POST /<version>/<phone_number_id>/messages`` and ``/media`` on 127.0.0.1, records every
 accepted call, shows what a person would see (``sent_to``), injects errors and delays, and
 builds inbound webhook bodies (and their signatures) for the webhook's tests.
@@ -50,6 +53,13 @@ MAX_ROW_DESCRIPTION = 72
 MAX_ROW_ID = 200
 MAX_IMAGE = 5 * 1024 * 1024
 MAX_AUDIO = 16 * 1024 * 1024
+MAX_TEMPLATE_PARAM = 1024
+MAX_QUICK_REPLY_PAYLOAD = 256
+# name -> (languages, body parameters): the templates "approved" in this fake.
+DEFAULT_TEMPLATES: dict[str, tuple[frozenset[str], int]] = {
+    "policy_expiry_reminder": (frozenset({"ar", "en"}), 5),
+}
+_BAD_PARAM_RE = re.compile(r"[\n\t]| {5,}")
 IMAGE_TYPES = frozenset({"image/png", "image/jpeg"})
 AUDIO_TYPES = frozenset({"audio/ogg", "audio/ogg; codecs=opus", "audio/aac", "audio/mpeg"})
 
@@ -111,13 +121,16 @@ class Seen:
     """One message as the person would see it."""
 
     id: str
-    type: str  # text, interactive, image, audio
+    type: str  # text, interactive, image, audio, template
     text: str = ""  # text body, interactive body or image caption
     buttons: tuple[str, ...] = ()  # reply-button or list-row titles, in order
     button_ids: tuple[str, ...] = ()
     list_button: str = ""  # the list's opening button
     media: bytes | None = field(default=None, repr=False)  # image or audio (a header's too)
     media_type: str = ""
+    template: str = ""  # a template's name
+    language: str = ""  # a template's language code
+    params: tuple[str, ...] = ()  # a template's body parameters, in order
     payload: JSONDict = field(default_factory=dict, repr=False)
 
 
@@ -153,6 +166,7 @@ class FakeGraphAPI:
         self._ids = itertools.count(1)
         self._inbound_ids: set[str] = set()
         self._runner: web.AppRunner | None = None
+        self.templates = dict(DEFAULT_TEMPLATES)
 
     # -- server ------------------------------------------------------------------------------
 
@@ -256,6 +270,14 @@ class FakeGraphAPI:
     ) -> JSONDict:
         interactive = {"type": "button_reply", "button_reply": {"id": id, "title": title}}
         return self._webhook(wa_id, {"type": "interactive", "interactive": interactive}, name)
+
+    def inbound_template_reply(
+        self, wa_id: str, payload: str, text: str, *, name: str = "Test User"
+    ) -> JSONDict:
+        """A tap on a template's quick-reply button (type `button`, not `interactive`)."""
+        return self._webhook(
+            wa_id, {"type": "button", "button": {"payload": payload, "text": text}}, name
+        )
 
     def inbound_list(self, wa_id: str, id: str, title: str, *, name: str = "Test User") -> JSONDict:
         interactive = {"type": "list_reply", "list_reply": {"id": id, "title": title}}
@@ -422,6 +444,8 @@ class FakeGraphAPI:
             return Seen(wamid, "audio", media=media.data, media_type=media.mime, payload=body)
         if kind == "interactive":
             return self._check_interactive(wamid, content, body)
+        if kind == "template":
+            return self._check_template(wamid, content, body)
         raise GraphFault(100, f"(#100) Unsupported message type {kind!r} in this fake")
 
     def _check_interactive(self, wamid: str, content: JSONDict, body: JSONDict) -> Seen:
@@ -499,6 +523,66 @@ class FakeGraphAPI:
                 payload=body,
             )  # fmt: skip
         raise _invalid(f"interactive.type {itype!r}")
+
+    def _check_template(self, wamid: str, content: JSONDict, body: JSONDict) -> Seen:
+        name = content.get("name")
+        if not isinstance(name, str) or not name:
+            raise _missing("template.name")
+        code = (content.get("language") or {}).get("code")
+        if not isinstance(code, str) or not code:
+            raise _missing("template.language.code")
+        known = self.templates.get(name)
+        if known is None or code not in known[0]:
+            raise GraphFault(132001, f"(#132001) Template name does not exist in {code}")
+        params: list[str] = []
+        payloads: list[str] = []
+        components = content.get("components", [])
+        if not isinstance(components, list):
+            raise _invalid("template.components")
+        for component in components:
+            if not isinstance(component, dict):
+                raise _invalid("template component")
+            kind = component.get("type")
+            parameters = component.get("parameters", [])
+            if not isinstance(parameters, list):
+                raise _invalid("component parameters")
+            if kind == "body":
+                for parameter in parameters:
+                    text = parameter.get("text") if isinstance(parameter, dict) else None
+                    if parameter.get("type") != "text" or not isinstance(text, str) or not text:
+                        raise _missing("body parameter text")
+                    if _BAD_PARAM_RE.search(text):
+                        raise GraphFault(
+                            132018,
+                            "(#132018) There was an issue with the parameters in your "
+                            "template: Param text cannot have new-line/tab characters or "
+                            "more than 4 consecutive spaces",
+                        )
+                    if len(text) > MAX_TEMPLATE_PARAM:
+                        raise _invalid(f"body parameter over {MAX_TEMPLATE_PARAM} characters")
+                    params.append(text)
+            elif kind == "button":
+                if component.get("sub_type") != "quick_reply" or component.get("index") != "0":
+                    raise _invalid("this fake's templates have one quick reply at index 0")
+                for parameter in parameters:
+                    data = parameter.get("payload") if isinstance(parameter, dict) else None
+                    if parameter.get("type") != "payload" or not isinstance(data, str) or not data:
+                        raise _missing("quick reply payload")
+                    if len(data) > MAX_QUICK_REPLY_PAYLOAD:
+                        raise _invalid(f"payload over {MAX_QUICK_REPLY_PAYLOAD} characters")
+                    payloads.append(data)
+            else:
+                raise _invalid(f"component type {kind!r} in this fake")
+        if len(params) != known[1]:
+            raise GraphFault(
+                132000,
+                f"(#132000) Number of parameters does not match the expected number of "
+                f"params ({len(params)} sent, {known[1]} expected)",
+            )
+        return Seen(
+            wamid, "template", template=name, language=code, params=tuple(params),
+            button_ids=tuple(payloads), payload=body,
+        )  # fmt: skip
 
     @staticmethod
     def _check_choices(
