@@ -603,3 +603,179 @@ class FakeGraphAPI:
             raise _invalid(f"{what} titles must be unique")
         if len(set(ids)) != len(ids):
             raise _invalid(f"{what} ids must be unique")
+
+
+# ----------------------------------------------------------------------------- in a process
+#
+# For benchmarks: the fake in a child process (its CPU not billed to the bot nor the driver),
+# told what to do over a small control app on its own port. The driver builds the webhook
+# bodies itself (`FakeGraphAPI().inbound_text` in its own process), so this fake takes every
+# "wamid.FAKE" id as one it sent.
+
+import contextlib  # noqa: E402
+import multiprocessing  # noqa: E402
+import signal  # noqa: E402
+from multiprocessing.connection import Connection  # noqa: E402
+from multiprocessing.process import BaseProcess  # noqa: E402
+
+Reply = tuple[int, str, bool, float]  # seq, to, has media, when it reached the fake
+
+
+class _RecordingGraphAPI(FakeGraphAPI):
+    """Every accepted outgoing message (not read receipts) as a `Reply`, timed when the
+    request reached the fake (before any delay), for a long-polling driver."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.replies: list[Reply] = []
+        self._grew = asyncio.Event()
+
+    async def _handle(self, request: web.Request) -> web.StreamResponse:
+        request["fake_received_at"] = time.monotonic()
+        return await super()._handle(request)
+
+    async def _message(self, request: web.Request) -> web.Response:
+        before = len(self.calls)
+        response = await super()._message(request)
+        if len(self.calls) > before and "status" not in self.calls[-1].body:
+            to = str(self.calls[-1].body["to"])
+            seen = self._seen[to][-1]
+            when = float(request["fake_received_at"])
+            self.replies.append((len(self.replies), to, seen.media is not None, when))
+            self._grew.set()
+        return response
+
+    def _mark_read(self, body: JSONDict) -> web.Response:
+        message_id = body.get("message_id")
+        if isinstance(message_id, str) and message_id.startswith("wamid.FAKE"):
+            self._inbound_ids.add(message_id)
+        return super()._mark_read(body)
+
+    def clear(self) -> None:
+        self.calls.clear()
+        self.media.clear()
+        self.read.clear()
+        self._seen.clear()
+        self._inbound_ids.clear()
+        self.replies.clear()
+
+    async def wait_replies(self, since: int, timeout: float) -> list[Reply]:
+        if len(self.replies) <= since:
+            self._grew.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._grew.wait(), timeout)
+        return self.replies[since:]
+
+
+def _control_app(api: _RecordingGraphAPI) -> web.Application:
+    async def delay(request: web.Request) -> web.Response:
+        body = await request.json()
+        for edge in ("messages", "media"):
+            api.set_delay(edge, float(body["seconds"]))
+        return web.json_response({"ok": True})
+
+    async def clear(request: web.Request) -> web.Response:
+        api.clear()
+        return web.json_response({"ok": True})
+
+    async def replies(request: web.Request) -> web.Response:
+        since = int(request.query.get("since", "0"))
+        found = await api.wait_replies(since, float(request.query.get("timeout", "1")))
+        return web.json_response({"replies": found})
+
+    async def stats(request: web.Request) -> web.Response:
+        by_edge: dict[str, int] = {}
+        for call in api.calls:
+            key = call.edge if "status" not in call.body else "messages (read)"
+            by_edge[key] = by_edge.get(key, 0) + 1
+        return web.json_response({"cpu_s": time.process_time(), "calls": by_edge})
+
+    app = web.Application()
+    app.router.add_post("/_control/delay", delay)
+    app.router.add_post("/_control/clear", clear)
+    app.router.add_get("/_control/replies", replies)
+    app.router.add_get("/_control/stats", stats)
+    return app
+
+
+def _graph_child_main(conn: Connection, kwargs: JSONDict) -> None:
+    asyncio.run(_graph_child_serve(conn, kwargs))
+
+
+async def _graph_child_serve(conn: Connection, kwargs: JSONDict) -> None:
+    api = _RecordingGraphAPI(**kwargs)
+    await api.start()
+    runner = web.AppRunner(_control_app(api), access_log=None, shutdown_timeout=1.0)
+    await runner.setup()
+    await web.TCPSite(runner, api.host, 0).start()
+    control_port = int(runner.addresses[0][1])
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    conn.send((api.root_url, f"http://{api.host}:{control_port}"))
+    conn.close()
+    await stop.wait()
+    await runner.cleanup()
+    await api.stop()
+
+
+class FakeGraphAPIProcess:
+    """`FakeGraphAPI` in a child process; `root_url` is the Graph API, `control_url` its
+    ``/_control/*`` (delay, clear, replies?since=&timeout=, stats). Same token, phone number id
+    and version as `FakeGraphAPI`'s defaults unless given."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        defaults = FakeGraphAPI(**kwargs)
+        self.token = defaults.token
+        self.phone_number_id = defaults.phone_number_id
+        self.version = defaults.version
+        self._kwargs = kwargs
+        self._process: BaseProcess | None = None
+        self.root_url = ""
+        self.control_url = ""
+
+    @property
+    def pid(self) -> int | None:
+        return self._process.pid if self._process else None
+
+    def start(self, timeout: float = 15.0) -> None:
+        ensure_no_proxy()
+        ctx = multiprocessing.get_context("spawn")
+        reader, writer = ctx.Pipe(duplex=False)
+        self._process = ctx.Process(
+            target=_graph_child_main,
+            args=(writer, self._kwargs),
+            name="fake-graph-api",
+            daemon=True,
+        )
+        self._process.start()
+        writer.close()
+        if not reader.poll(timeout):
+            self.stop()
+            raise RuntimeError("fake Graph API process did not start")
+        self.root_url, self.control_url = reader.recv()
+        reader.close()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        process, self._process = self._process, None
+        if process is None:
+            return
+        if process.is_alive():
+            process.terminate()
+            process.join(timeout)
+        if process.is_alive():
+            process.kill()
+            process.join(timeout)
+
+    def __enter__(self) -> Self:
+        self.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
