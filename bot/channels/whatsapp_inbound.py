@@ -152,12 +152,15 @@ class Inbox:
         try:
             if not await self.seen.first_time(message.message_id, self.clock()):
                 return  # Meta's retry of a message already answered
-            try:
-                await self.replier.mark_read(message.message_id)
-            except Exception as exc:  # a read receipt is a courtesy
-                log.info("Could not mark a WhatsApp message read: %s", type(exc).__name__)
+            # The read receipt goes beside the answer, not before it: against the Graph API
+            # every call is a round trip (bench/whatsapp.py).
+            receipt = asyncio.create_task(self.replier.mark_read(message.message_id))
             replies = await self.service.handle(message.wa_id, message.event)
             await self.replier.send(message.wa_id, replies)
+            try:
+                await receipt
+            except Exception as exc:  # a read receipt is a courtesy
+                log.info("Could not mark a WhatsApp message read: %s", type(exc).__name__)
         except Exception:
             log.exception("Error while answering a WhatsApp message")
 
