@@ -172,10 +172,23 @@ class WhatsAppSettings(_Group):
 
     @property
     def enabled(self) -> bool:
-        return self.access_token is not None and bool(self.phone_number_id.strip())
+        return self.access_token is not None and bool(self.phone_number_id)
+
+    @field_validator("phone_number_id")
+    @classmethod
+    def _digits(cls, value: str) -> str:
+        value = value.strip()
+        if value and not (value.isascii() and value.isdecimal()):
+            raise ValueError("must be the phone number ID, digits only")
+        return value
 
     @model_validator(mode="after")
     def _secrets_when_on(self) -> WhatsAppSettings:
+        if (self.access_token is None) != (not self.phone_number_id):
+            raise ValueError(
+                "WHATSAPP_ACCESS_TOKEN and WHATSAPP_PHONE_NUMBER_ID go together: set both to "
+                "run on WhatsApp, or neither"
+            )
         if self.enabled:
             for env_name, value in (
                 ("WHATSAPP_APP_SECRET", self.app_secret),

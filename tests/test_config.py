@@ -124,3 +124,14 @@ def test_whatsapp_is_on_with_its_token_and_number_and_then_needs_its_secrets() -
     )
     assert on.whatsapp.enabled and on.whatsapp.api_url == "http://127.0.0.1:9"
     assert on.whatsapp.rate == 60
+
+
+def test_whatsapp_token_and_number_go_together() -> None:
+    from bot.config import SettingsError, load_settings
+
+    with pytest.raises(SettingsError, match="go together"):
+        load_settings(_env_file=None, whatsapp_access_token="t")
+    with pytest.raises(SettingsError, match="go together"):
+        load_settings(_env_file=None, whatsapp_phone_number_id="123")
+    with pytest.raises(SettingsError, match="WHATSAPP_PHONE_NUMBER_ID: must be the phone"):
+        load_settings(_env_file=None, whatsapp_phone_number_id="12 3x")

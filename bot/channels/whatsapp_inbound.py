@@ -60,20 +60,26 @@ class Inbound:
     event: Event
 
 
+def _field(message: dict[str, Any], name: str) -> dict[str, Any]:
+    """A nested object of a message, or an empty one when it is anything else."""
+    value = message.get(name)
+    return value if isinstance(value, dict) else {}
+
+
 def _action(message: dict[str, Any]) -> Action:
     kind = message.get("type")
     if kind == "text":
-        text = str((message.get("text") or {}).get("body", ""))
+        text = str(_field(message, "text").get("body", ""))
         word = text.strip().lower()
         if word.startswith("/") and word[1:] in _COMMANDS:
             return Command(word[1:])
         return Text(text)
     if kind == "interactive":
-        interactive = message.get("interactive") or {}
-        reply = interactive.get("button_reply") or interactive.get("list_reply") or {}
+        interactive = _field(message, "interactive")
+        reply = _field(interactive, "button_reply") or _field(interactive, "list_reply")
         return Button(str(reply.get("id", "")))
     if kind == "button":  # a template's quick reply
-        return Button(str((message.get("button") or {}).get("payload", "")))
+        return Button(str(_field(message, "button").get("payload", "")))
     return Other(_OTHER.get(str(kind), OtherKind.UNKNOWN))
 
 
@@ -89,7 +95,7 @@ def inbound(payload: object) -> list[Inbound]:
                 continue
             for message in _dicts(value.get("messages")):
                 wa_id, message_id = message.get("from"), message.get("id")
-                if not isinstance(wa_id, str) or not isinstance(message_id, str):
+                if not (isinstance(wa_id, str) and wa_id and isinstance(message_id, str)):
                     continue
                 # WhatsApp tells no language: the person's choice, else DEFAULT_LOCALE.
                 found.append(Inbound(wa_id, message_id, Event(_action(message), ChatKind.PRIVATE)))
@@ -104,8 +110,10 @@ def signature_ok(body: bytes, header: str | None, app_secret: bytes) -> bool:
     """`sha256=<hex>` of the raw body under the app secret, compared in constant time."""
     if not header or not header.startswith("sha256="):
         return False
-    expected = hmac.new(app_secret, body, hashlib.sha256).hexdigest()
-    return hmac.compare_digest(header.removeprefix("sha256=").strip().lower(), expected)
+    expected = hmac.new(app_secret, body, hashlib.sha256).hexdigest().encode()
+    # Bytes, not text: compare_digest refuses non-ASCII strings (a forged header's latin-1).
+    given = header.removeprefix("sha256=").strip().lower().encode("latin-1", "replace")
+    return hmac.compare_digest(given, expected)
 
 
 class Replier(Protocol):
@@ -132,6 +140,7 @@ class Inbox:
         self.clock = clock
         self._last: dict[str, asyncio.Task[None]] = {}  # each chat's latest, chained
         self._tasks: set[asyncio.Task[None]] = set()
+        self.closing = False  # set at shutdown: new posts get 503, so Meta delivers them later
 
     def submit(self, messages: Sequence[Inbound]) -> None:
         for message in messages:
@@ -155,19 +164,31 @@ class Inbox:
             # The read receipt goes beside the answer, not before it: against the Graph API
             # every call is a round trip (bench/whatsapp.py).
             receipt = asyncio.create_task(self.replier.mark_read(message.message_id))
-            replies = await self.service.handle(message.wa_id, message.event)
-            await self.replier.send(message.wa_id, replies)
             try:
-                await receipt
-            except Exception as exc:  # a read receipt is a courtesy
-                log.info("Could not mark a WhatsApp message read: %s", type(exc).__name__)
+                replies = await self.service.handle(message.wa_id, message.event)
+                await self.replier.send(message.wa_id, replies)
+            finally:
+                try:
+                    await receipt
+                except Exception as exc:  # a read receipt is a courtesy
+                    log.info("Could not mark a WhatsApp message read: %s", type(exc).__name__)
         except Exception:
             log.exception("Error while answering a WhatsApp message")
 
+    async def idle(self) -> None:
+        """Until everything submitted so far has been answered."""
+        while self._tasks:
+            await asyncio.wait(list(self._tasks))
+
     async def drain(self, timeout: float = 10.0) -> None:
-        """Finish what is being answered (at shutdown)."""
-        if self._tasks:
-            await asyncio.wait(list(self._tasks), timeout=timeout)
+        """At shutdown: take no more, finish what is being answered, cancel what is late."""
+        self.closing = True
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while self._tasks and loop.time() < deadline:
+            await asyncio.wait(list(self._tasks), timeout=deadline - loop.time())
+        for task in list(self._tasks):
+            task.cancel()
 
 
 def webhook_routes(verify_token: str, app_secret: str, inbox: Inbox) -> list[BaseRoute]:
@@ -183,6 +204,8 @@ def webhook_routes(verify_token: str, app_secret: str, inbox: Inbox) -> list[Bas
         return Response(status_code=403)
 
     async def receive(request: Request) -> Response:
+        if inbox.closing:
+            return Response(status_code=503)  # stopping: Meta retries later
         body = bytearray()
         async for chunk in request.stream():
             body += chunk

@@ -80,7 +80,7 @@ class Hook:
 
     async def post(self, body: bytes, headers: dict[str, str] | None = None) -> int:
         response = await self.http.post(WEBHOOK_PATH, content=body, headers=headers or {})
-        await self.inbox.drain()
+        await self.inbox.idle()
         return response.status_code
 
 
@@ -201,3 +201,34 @@ async def test_buttons_lists_quick_replies_statuses_and_other_types(hook: Hook) 
     start = payload(text(wa, "/start"))
     assert await hook.post(start, signed(start)) == 200
     assert hook.replier.texts(wa)[-1].startswith("مرحبًا")
+
+
+async def test_a_non_ascii_signature_is_refused_not_a_500(hook: Hook) -> None:
+    body = payload(text("966500000005", "1000000008"))
+    response = await hook.http.post(
+        WEBHOOK_PATH,
+        content=body,
+        headers={b"X-Hub-Signature-256": "sha256=\xe9".encode("latin-1")},
+    )
+    assert response.status_code == 401 and hook.replier.sent == []
+
+
+async def test_malformed_fields_in_a_signed_post_spare_its_other_messages(hook: Hook) -> None:
+    wa = "966500000006"
+    broken: list[dict[str, Any]] = [
+        {"from": wa, "id": "wamid.b1", "type": "text", "text": "not an object"},
+        {"from": wa, "id": "wamid.b2", "type": "interactive", "interactive": "x"},
+        {"from": wa, "id": "wamid.b3", "type": "interactive", "interactive": {"button_reply": 1}},
+        {"from": wa, "id": "wamid.b4", "type": "button", "button": [1]},
+        {"from": "", "id": "wamid.b5", "type": "text", "text": {"body": "hi"}},
+    ]
+    body = payload(*broken, text(wa, "/start"))
+    assert await hook.post(body, signed(body)) == 200
+    assert hook.replier.texts(wa)[-1].startswith("مرحبًا")
+
+
+async def test_posts_during_shutdown_get_503_so_meta_retries_them(hook: Hook) -> None:
+    await hook.inbox.drain()  # the channel is stopping
+    body = payload(text("966500000007", "/start"))
+    assert await hook.post(body, signed(body)) == 503
+    assert await hook.runtime.db.read("SELECT 1 FROM inbound_seen") == []
