@@ -41,7 +41,8 @@ class GraphError(Exception):
     @property
     def transient(self) -> bool:
         """Worth trying again later (rate limits, Meta's temporary failures)."""
-        return self.code in TRANSIENT_CODES or self.status >= 500
+        # 408 and 429 without a Graph error object come from a proxy in between: also later.
+        return self.code in TRANSIENT_CODES or self.status >= 500 or self.status in (408, 429)
 
 
 class GraphUnavailable(Exception):
@@ -96,7 +97,8 @@ class GraphClient:
                 connector=aiohttp.TCPConnector(limit=self._pool_size),
                 cookie_jar=aiohttp.DummyCookieJar(),
                 timeout=aiohttp.ClientTimeout(
-                    total=None,
+                    # A bound on the whole call: a server trickling bytes cannot hold it.
+                    total=self._connect_timeout + self._read_timeout + 5,
                     connect=self._connect_timeout,
                     sock_connect=self._connect_timeout,
                     sock_read=self._read_timeout,

@@ -257,3 +257,11 @@ def test_inbound_helpers() -> None:
     assert json.loads(body) == text
     assert FakeGraphAPI.sign(body, "s").startswith("sha256=")
     assert len(FakeGraphAPI.sign(body, "s")) == len("sha256=") + 64
+
+
+def test_a_proxys_408_or_429_without_a_graph_error_is_transient() -> None:
+    from bot.channels.whatsapp_api import GraphError
+
+    assert GraphError(429, 0, "HTTP 429 without a Graph error object").transient
+    assert GraphError(408, 0, "HTTP 408").transient
+    assert not GraphError(400, 0, "HTTP 400").transient
