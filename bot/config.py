@@ -69,6 +69,14 @@ def _int_list(value: object) -> list[int]:
         raise ValueError("must be comma-separated whole numbers") from None
 
 
+def _api_root(value: str) -> str:
+    """An API's root URL, without a trailing slash (the bot appends its paths)."""
+    value = value.strip().rstrip("/")
+    if not value.startswith(("http://", "https://")):
+        raise ValueError("must start with http:// or https://")
+    return value
+
+
 def _blank_is_unset(value: object) -> object:
     return None if isinstance(value, str) and not value.strip() else value
 
@@ -124,13 +132,7 @@ class TelegramSettings(_Group):
     def _parse_admin_ids(cls, value: object) -> list[int]:
         return _int_list(value)
 
-    @field_validator("api_url")
-    @classmethod
-    def _strip_slash(cls, value: str) -> str:
-        value = value.strip().rstrip("/")
-        if not value.startswith(("http://", "https://")):
-            raise ValueError("must start with http:// or https://")
-        return value
+    _api_root = field_validator("api_url")(_api_root)
 
     @field_validator("webhook_url")
     @classmethod
@@ -162,13 +164,7 @@ class WhatsAppSettings(_Group):
         _blank_is_unset
     )
 
-    @field_validator("api_url")
-    @classmethod
-    def _strip_slash(cls, value: str) -> str:
-        value = value.strip().rstrip("/")
-        if not value.startswith(("http://", "https://")):
-            raise ValueError("must start with http:// or https://")
-        return value
+    _api_root = field_validator("api_url")(_api_root)
 
     @property
     def enabled(self) -> bool:
