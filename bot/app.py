@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime, time
 from typing import Any, Protocol
 
@@ -170,7 +170,10 @@ class App:
                         f"Cannot listen on {settings.web.host}:{settings.web.port} "
                         f"(WEB_HOST, WEB_PORT): {exc}"
                     ) from exc
-                serving = await running.enter_async_context(_serving(server))
+                try:
+                    serving = await running.enter_async_context(server.running())
+                except RuntimeError as exc:
+                    raise StartupError(str(exc)) from exc
                 self._server = server
                 url = f"http://{server.host}:{server.port}"
             for channel in self.channels:
@@ -192,23 +195,6 @@ class App:
         """A second Ctrl+C: stop the HTTP server without waiting for open connections."""
         if self._server is not None:
             self._server.stop_now()
-
-
-@contextlib.asynccontextmanager
-async def _serving(server: HttpServer) -> AsyncIterator[asyncio.Task[None]]:
-    """The server's task, once it listens; stopped gracefully at the end."""
-    task = asyncio.create_task(server.serve(), name="http-server")
-    try:
-        while not server.started:
-            if task.done():
-                task.result()
-                raise StartupError("the HTTP server stopped while starting")
-            await asyncio.sleep(0.01)
-        yield task
-    finally:
-        server.stop()
-        with contextlib.suppress(Exception):
-            await task
 
 
 def _daily(at: time, settings: Settings) -> CronTrigger:

@@ -10,7 +10,7 @@ import asyncio
 import contextlib
 import json
 import socket
-from collections.abc import Iterator, Sequence
+from collections.abc import AsyncIterator, Iterator, Sequence
 
 import uvicorn
 from starlette.applications import Starlette
@@ -100,6 +100,23 @@ class HttpServer:
             await self.server.serve(sockets=[self.socket])
         finally:
             self.socket.close()
+
+    @contextlib.asynccontextmanager
+    async def running(self) -> AsyncIterator[asyncio.Task[None]]:
+        """Serve in a task, yielded once the server listens; stopped gracefully at the end.
+        RuntimeError if it stops while starting (its own error first, if it raised one)."""
+        task = asyncio.create_task(self.serve(), name="http-server")
+        try:
+            while not self.started:
+                if task.done():
+                    task.result()
+                    raise RuntimeError("the HTTP server stopped while starting")
+                await asyncio.sleep(0.01)
+            yield task
+        finally:
+            self.stop()
+            with contextlib.suppress(Exception):
+                await task
 
     def stop(self) -> None:
         """Stop gracefully: no new connections, answer those in flight, then return."""

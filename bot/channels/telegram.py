@@ -467,29 +467,18 @@ async def webhook(
         raise StartupError(
             f"Cannot listen on {settings.web.host}:{settings.web.port} (WEB_HOST, WEB_PORT): {exc}"
         ) from exc
-    async with _running(app, settings):
-        task = asyncio.create_task(server.serve(), name="http-server")
-        try:
-            while not server.started:
-                if task.done():
-                    task.result()
-                    raise RuntimeError("the HTTP server stopped while starting")
-                await asyncio.sleep(0.01)
-            await app.bot.set_webhook(
-                url=webhook_url(settings), secret_token=secret, allowed_updates=ALLOWED_UPDATES
-            )
-            log.info(
-                "Telegram bot @%s is answering (webhook; HTTP on %s:%d)",
-                app.bot.username,
-                server.host,
-                server.port,
-            )
-            yield Serving(task, server.port)
-        finally:
-            # The webhook stays registered: Telegram keeps the updates until we are back.
-            server.stop()
-            with contextlib.suppress(Exception):
-                await task
+    # The webhook stays registered at the end: Telegram keeps the updates until we are back.
+    async with _running(app, settings), server.running() as task:
+        await app.bot.set_webhook(
+            url=webhook_url(settings), secret_token=secret, allowed_updates=ALLOWED_UPDATES
+        )
+        log.info(
+            "Telegram bot @%s is answering (webhook; HTTP on %s:%d)",
+            app.bot.username,
+            server.host,
+            server.port,
+        )
+        yield Serving(task, server.port)
 
 
 class TelegramBot:
