@@ -13,46 +13,15 @@ answers and raises its own errors; this only moves bytes.
 
 from __future__ import annotations
 
-import urllib.request
 from typing import Any
-from urllib.parse import urlsplit
 
 import aiohttp
 from telegram.error import NetworkError, TimedOut
 from telegram.request import BaseRequest, RequestData
 
+from bot.channels.proxies import ProxyChoice
+
 _FORM = {"Content-Type": "application/x-www-form-urlencoded"}
-
-
-def _bypassed(host: str, no_proxy: str) -> bool:
-    """NO_PROXY as curl and httpx read it: `*`, or hosts and domain suffixes, comma-separated."""
-    host = host.lower().rstrip(".")
-    for entry in (e.strip().lower().lstrip(".") for e in no_proxy.split(",")):
-        if entry == "*" or (entry and (host == entry or host.endswith("." + entry))):
-            return True
-    return False
-
-
-class ProxyChoice:
-    """The proxy for a URL under a snapshot of the proxy environment (None: go direct).
-
-    Decided once per scheme and host: a bot talks to one Bot API server.
-    """
-
-    def __init__(self, proxies: dict[str, str]) -> None:
-        self.proxies = proxies
-        self._chosen: dict[tuple[str, str], str | None] = {}
-
-    def for_url(self, url: str) -> str | None:
-        parts = urlsplit(url)
-        key = (parts.scheme, parts.netloc)
-        if key not in self._chosen:
-            proxy = self.proxies.get(parts.scheme)
-            host = parts.hostname or ""
-            if proxy and _bypassed(host, self.proxies.get("no", "")):
-                proxy = None
-            self._chosen[key] = proxy or None
-        return self._chosen[key]
 
 
 # "Not passed" marker of PTB's timeouts (documented as BaseRequest.DEFAULT_NONE; its class
@@ -100,7 +69,7 @@ class AiohttpRequest(BaseRequest):
                 # The Bot API sets no cookies; a real jar filters them on every request.
                 cookie_jar=aiohttp.DummyCookieJar(),
             )
-            self._proxies = ProxyChoice(urllib.request.getproxies_environment())
+            self._proxies = ProxyChoice.from_environment()
 
     async def shutdown(self) -> None:
         session, self._session = self._session, None

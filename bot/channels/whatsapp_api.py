@@ -15,12 +15,11 @@ goes in the Authorization header only: never in a URL, an exception or a log lin
 from __future__ import annotations
 
 import json
-import urllib.request
 from typing import Any
 
 import aiohttp
 
-from bot.channels.telegram_http import ProxyChoice
+from bot.channels.proxies import ProxyChoice
 
 JSONDict = dict[str, Any]
 
@@ -104,7 +103,7 @@ class GraphClient:
                     sock_read=self._read_timeout,
                 ),
             )
-            self._proxies = ProxyChoice(urllib.request.getproxies_environment())
+            self._proxies = ProxyChoice.from_environment()
 
     async def shutdown(self) -> None:
         session, self._session = self._session, None

@@ -52,7 +52,7 @@ async def test_errors_become_ptb_errors(api: FakeBotAPI) -> None:
 
 
 def test_proxies_are_read_once_and_no_proxy_is_honoured(monkeypatch: pytest.MonkeyPatch) -> None:
-    from bot.channels.telegram_http import ProxyChoice
+    from bot.channels.proxies import ProxyChoice
 
     proxies = {"https": "http://proxy.example:3128", "no": "localhost, .internal,127.0.0.1"}
     choice = ProxyChoice(proxies)
