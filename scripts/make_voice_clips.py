@@ -1,4 +1,4 @@
-"""Generate the spoken digits of the audio code: data/voice/<locale>/<digit>-<variant>.flac.
+"""Generate the spoken digits of the audio code: bot/data/voice/<locale>/<digit>-<variant>.flac.
 
     python scripts/make_voice_clips.py [--espeak /usr/bin/espeak-ng]
 
@@ -26,7 +26,7 @@ import numpy.typing as npt
 import soundfile as sf
 
 ROOT = Path(__file__).resolve().parent.parent
-VOICE_DIR = ROOT / "data" / "voice"
+VOICE_DIR = ROOT / "bot" / "data" / "voice"
 RATE = 16_000
 LOCALES = {"ar": "ar", "en": "en"}  # bot locale -> espeak-ng voice
 

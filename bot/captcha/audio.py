@@ -1,6 +1,6 @@
 """The audio code: six digits spoken in Arabic or English, the image code's accessible twin.
 
-Clips of each digit (data/voice/<locale>/<digit>-<variant>.flac, made by
+Clips of each digit (bot/data/voice/<locale>/<digit>-<variant>.flac, made by
 scripts/make_voice_clips.py) are mixed with numpy and encoded as OGG/Opus, the only format
 Telegram's sendVoice and WhatsApp accept for a voice message.
 
@@ -15,16 +15,16 @@ from __future__ import annotations
 
 from functools import cache
 from io import BytesIO
-from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
 import soundfile as sf
 
 from bot.captcha.codes import CODE_LENGTH
+from bot.package_data import package_file
 
 VOICES = ("ar", "en")  # kept in step with bot.i18n.SUPPORTED (a test checks)
-VOICE_DIR = Path(__file__).resolve().parents[2] / "data" / "voice"
+VOICE_DIR = package_file("data", "voice")  # package data: works from an installed wheel
 RATE = 16_000  # one of Opus's rates (8/12/16/24/48 kHz); also the clips' rate
 
 # Timing, in seconds, each drawn uniformly from its range per render so no two renders align.
@@ -51,8 +51,15 @@ def clips(locale: str) -> tuple[tuple[Signal, ...], ...]:
     by_digit: list[tuple[Signal, ...]] = []
     for digit in "0123456789":
         variants = []
-        for path in sorted(folder.glob(f"{digit}-*.flac")):
-            samples, rate = sf.read(path, dtype="float32")
+        names = sorted(
+            p.name
+            for p in folder.iterdir()
+            if p.name.startswith(f"{digit}-") and p.name.endswith(".flac")
+        )
+        for name in names:
+            path = folder / name
+            with path.open("rb") as handle:
+                samples, rate = sf.read(handle, dtype="float32")
             if rate != RATE or samples.ndim != 1:
                 raise ValueError(f"{path}: expected mono {RATE} Hz")
             variants.append(samples)

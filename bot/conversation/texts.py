@@ -1,6 +1,6 @@
 """Every sentence the conversation says, built from the gettext catalogs.
 
-Message ids are English; the Arabic lives in locales/ar. Keeping the wording here (and not in
+Message ids are English; the Arabic lives in bot/locales/ar. Keeping the wording here (and not in
 the engine) keeps the transition table readable.
 """
 

@@ -1,4 +1,4 @@
-"""Message catalogs: load ``locales/<lang>/LC_MESSAGES/bot.po``, translate, format.
+"""Message catalogs: load ``bot/locales/<lang>/LC_MESSAGES/bot.po``, translate, format.
 
 The .po files are compiled in memory on first use (read_po -> write_mo -> GNUTranslations),
 so no ``.mo`` build step is needed after install and the repo holds no binary files.
@@ -9,23 +9,24 @@ from __future__ import annotations
 import gettext
 import logging
 from functools import cache
+from importlib.resources.abc import Traversable
 from io import BytesIO
 from numbers import Number
-from pathlib import Path
 
 from babel.messages.catalog import Catalog
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 
-import bot
 from bot.i18n.bidi import for_rtl
+from bot.package_data import package_file
 
 log = logging.getLogger(__name__)
 
 SUPPORTED = ("ar", "en")
 DEFAULT_LOCALE = "ar"
 DOMAIN = "bot"
-LOCALES_DIR = Path(bot.__file__).resolve().parent.parent / "locales"
+# Package data found through importlib.resources, so an installed wheel works from any directory.
+LOCALES_DIR = package_file("locales")
 
 # Language names as shown in a language picker: each in its own language, never translated.
 LANGUAGE_NAMES = {"ar": "العربية", "en": "English"}
@@ -47,7 +48,7 @@ def pick_locale(stored: str | None, platform_code: str | None, default: str) -> 
     return _match(stored) or _match(platform_code) or _match(default) or DEFAULT_LOCALE
 
 
-def po_path(locale: str) -> Path:
+def po_path(locale: str) -> Traversable:
     return LOCALES_DIR / locale / "LC_MESSAGES" / f"{DOMAIN}.po"
 
 

@@ -1,6 +1,6 @@
 """Extract messages from bot/ and merge them into the catalogs, keeping translations.
 
-    python -m bot.i18n.extract          # update locales/bot.pot, ar and en bot.po
+    python -m bot.i18n.extract          # update bot/locales/bot.pot, ar and en bot.po
     python -m bot.i18n.extract --check  # exit 1 if that would change anything (CI)
 
 English gets msgstr = msgid automatically; new Arabic entries are left empty (or fuzzy,
@@ -21,11 +21,19 @@ from babel.messages.extract import extract_from_dir
 from babel.messages.frontend import parse_mapping_cfg
 from babel.messages.pofile import read_po, write_po
 
-from bot.i18n.catalog import DOMAIN, LOCALES_DIR, SUPPORTED, po_path
+from bot.i18n.catalog import DOMAIN, SUPPORTED
 
-ROOT = LOCALES_DIR.parent
+# A developer's tool: it works on the checkout (bot/locales), not on an installed package.
+ROOT = Path(__file__).resolve().parents[2]
 PACKAGE = "bot"
+LOCALES_DIR = ROOT / PACKAGE / "locales"
 POT_PATH = LOCALES_DIR / f"{DOMAIN}.pot"
+
+
+def po_path(locale: str) -> Path:
+    return LOCALES_DIR / locale / "LC_MESSAGES" / f"{DOMAIN}.po"
+
+
 # `gettext` too, so tr.gettext("...") is caught like tr._("...").
 KEYWORDS: dict[str, tuple[int, ...] | None] = {
     "_": None,

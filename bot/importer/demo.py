@@ -1,6 +1,6 @@
 """Demo policies whose dates move with the calendar, so the demo cases never go stale.
 
-data/demo_policies.csv holds offsets in days from the day of loading instead of dates.
+bot/data/demo_policies.csv holds offsets in days from the day of loading instead of dates.
 """
 
 from __future__ import annotations
@@ -9,21 +9,24 @@ import csv
 import sys
 import tempfile
 from datetime import date, timedelta
+from importlib.resources.abc import Traversable
 from pathlib import Path
 
 from bot.config import Settings
 from bot.domain.policy import today_in
 from bot.importer.rows import KNOWN_COLUMNS
 from bot.importer.run import ImportReport, import_policies
+from bot.package_data import open_csv, package_file
 from bot.store.database import Database
 from bot.store.setup import open_store
 
-DEMO_FILE = Path(__file__).resolve().parents[2] / "data" / "demo_policies.csv"
+# Package data (importlib.resources), so an installed wheel finds it from any directory.
+DEMO_FILE = package_file("data", "demo_policies.csv")
 
 
-def demo_rows(today: date, source: Path = DEMO_FILE) -> list[dict[str, str]]:
+def demo_rows(today: date, source: Traversable = DEMO_FILE) -> list[dict[str, str]]:
     """The demo file in import format, dated relative to `today`."""
-    with source.open(encoding="utf-8-sig", newline="") as handle:
+    with open_csv(source) as handle:
         rows = list(csv.DictReader(handle))
     for row in rows:
         row["start_date"] = (today + timedelta(days=int(row["start_offset_days"]))).isoformat()
@@ -31,9 +34,9 @@ def demo_rows(today: date, source: Path = DEMO_FILE) -> list[dict[str, str]]:
     return [{k: v for k, v in row.items() if k in KNOWN_COLUMNS} for row in rows]
 
 
-def demo_cases(source: Path = DEMO_FILE) -> list[tuple[str, str]]:
+def demo_cases(source: Traversable = DEMO_FILE) -> list[tuple[str, str]]:
     """(identity number, what it shows) for the README and the start-up banner."""
-    with source.open(encoding="utf-8-sig", newline="") as handle:
+    with open_csv(source) as handle:
         return [(row["id_number"], row["case"]) for row in csv.DictReader(handle)]
 
 

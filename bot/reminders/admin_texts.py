@@ -1,4 +1,7 @@
-"""What the admin's /broadcast dialogue says. Message ids are English; text lives in locales/."""
+"""What the admin's /broadcast dialogue says.
+
+Message ids are English; text lives in bot/locales/.
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""What reminders and broadcast reports say. Message ids are English; text lives in locales/.
+"""What reminders and broadcast reports say. Message ids are English; text lives in bot/locales/.
 
 Every reminder carries a button that stops it (`StopOne`); a typed broadcast carries one that
 stops all of the chat's reminders (`StopAll`). The chat side handles both, and owns them: their

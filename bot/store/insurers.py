@@ -1,18 +1,20 @@
-"""The licensed insurers, kept in step with data/insurers.csv at start-up."""
+"""The licensed insurers, kept in step with bot/data/insurers.csv at start-up."""
 
 from __future__ import annotations
 
 import csv
-from pathlib import Path
+from importlib.resources.abc import Traversable
 
 from bot.domain.policy import Insurer
+from bot.package_data import open_csv, package_file
 from bot.store.database import Database
 
-INSURERS_FILE = Path(__file__).resolve().parents[2] / "data" / "insurers.csv"
+# Package data (importlib.resources), so an installed wheel finds it from any directory.
+INSURERS_FILE = package_file("data", "insurers.csv")
 
 
-def read_insurers_file(path: Path = INSURERS_FILE) -> list[Insurer]:
-    with path.open(encoding="utf-8-sig", newline="") as handle:
+def read_insurers_file(path: Traversable = INSURERS_FILE) -> list[Insurer]:
+    with open_csv(path) as handle:
         return [
             Insurer(
                 code=row["code"].strip(),

@@ -42,7 +42,7 @@ STOP_SENDING = AR._("Stop sending")
 STOP_THIS = AR._("Stop these reminders")
 STOP_ALL = AR._("Stop all reminders")
 
-# chat -> (path, number): demo policies (see data/demo_policies.csv), dated from today.
+# chat -> (path, number): demo policies (see bot/data/demo_policies.csv), dated from today.
 BUPA_200 = 601  # 1000000008, BUPA, 200 days left
 TAWUNIYA_30 = 602  # 1012345672, TAWUNIYA, 30 days left
 MEDGULF_7 = 603  # 1023456781, MEDGULF, 7 days left

@@ -37,7 +37,7 @@ MASKED = "1*******78"
 LARGEST_ID = 10**18 - 1
 WHATSAPP_REPLY_BUTTONS = 3
 WHATSAPP_LIST_ROWS = 10
-DATA_DIR = FsPath(bot.__file__).parent.parent / "data"
+DATA_DIR = FsPath(bot.__file__).parent / "data"
 # How the walk below names the modules that build buttons.
 SHORT_NAMES = {
     "conversation.texts": "texts",

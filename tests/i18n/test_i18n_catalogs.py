@@ -11,8 +11,7 @@ from string import Formatter
 import pytest
 from babel.messages.catalog import Catalog, Message
 
-from bot.i18n.catalog import po_path
-from bot.i18n.extract import AR_PLURAL_FORMS, _read, extract_template, merge
+from bot.i18n.extract import AR_PLURAL_FORMS, _read, extract_template, merge, po_path
 
 NPLURALS = {"ar": 6, "en": 2}
 

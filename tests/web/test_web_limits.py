@@ -20,7 +20,7 @@ from bot.importer.demo import load_demo
 from bot.runtime import Runtime, open_runtime
 
 CODE = "123456"
-# Valid demo numbers (data/demo_policies.csv), and one with no policy.
+# Valid demo numbers (bot/data/demo_policies.csv), and one with no policy.
 NUMBERS = ["1000000008", "1012345672", "1023456781", "1034567899", "1045678909", "2000000006"]
 NO_POLICY = "1067890127"
 
