@@ -29,6 +29,9 @@ for _name in [name for name in os.environ if _ours(name)]:
 # Loopback only: httpx honours proxy variables, and no network exists here.
 os.environ.setdefault("NO_PROXY", "127.0.0.1,localhost")
 os.environ["no_proxy"] = os.environ["NO_PROXY"]
+# The bot opts in to python-telegram-bot's timedelta time periods when bot.channels is imported;
+# pinned here too, so a test that drives PTB without the bot behaves like the bot.
+os.environ["PTB_TIMEDELTA"] = "true"
 
 TEST_KEY = "test-hmac-key-not-a-secret"
 

@@ -1,6 +1,7 @@
 """Rendering codes off the event loop.
 
-Rendering one image costs several milliseconds of CPU and holds the GIL (shared/PERFORMANCE.md),
+Rendering one image costs several milliseconds of CPU and holds the GIL (one event loop that
+renders its own codes tops out near 40-45 lookups/s on a 2-core machine),
 one audio code over a hundred (mostly the Opus encoder), so `CaptchaRenderer` renders both in a
 small process pool and the event loop keeps its own core.
 """

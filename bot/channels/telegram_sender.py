@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import itertools
 import math
-import warnings
 from collections.abc import Callable, Sequence
 from datetime import timedelta
 from types import TracebackType
@@ -22,7 +21,6 @@ from telegram.error import (
     TimedOut,
 )
 from telegram.request import BaseRequest
-from telegram.warnings import PTBDeprecationWarning
 
 from bot.channels.telegram_http import AiohttpRequest
 from bot.channels.telegram_render import inline_keyboard
@@ -36,10 +34,8 @@ _GONE = ("chat not found", "user not found", "peer_id_invalid", "bot was kicked"
 
 
 def retry_after_seconds(error: RetryAfter) -> float:
-    # PTB 22 returns an int (with a deprecation warning) or a timedelta (PTB_TIMEDELTA=true).
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", PTBDeprecationWarning)
-        value = error.retry_after
+    # A timedelta: bot.channels opts in to PTB_TIMEDELTA; an int only if a deployment set it off.
+    value = error.retry_after
     return value.total_seconds() if isinstance(value, timedelta) else float(value)
 
 

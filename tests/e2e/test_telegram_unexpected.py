@@ -167,8 +167,6 @@ async def test_a_user_who_blocked_the_bot_is_not_an_error(
     await person.say("/start")
 
 
-# PTB's own rate limiter reads RetryAfter.retry_after, which warns until PTB_TIMEDELTA is set.
-@pytest.mark.filterwarnings("ignore::telegram.warnings.PTBDeprecationWarning")
 async def test_rate_limited_reply_is_retried(bot: BotUnderTest) -> None:
     person = bot.person()
     bot.api.inject_errors("sendMessage", [(429, 1)])

@@ -157,8 +157,6 @@ async def test_send_photo_multipart_roundtrip(api: FakeBotAPI, bot: Bot) -> None
     assert bytes(downloaded) == data
 
 
-# Reading RetryAfter.retry_after warns until PTB_TIMEDELTA is opted in; seconds() copes with both.
-@pytest.mark.filterwarnings("ignore::telegram.warnings.PTBDeprecationWarning")
 async def test_429_surfaces_as_retry_after(api: FakeBotAPI, bot: Bot) -> None:
     api.inject_errors("sendMessage", [(429, 7), (500,)])
     with pytest.raises(RetryAfter) as excinfo:
