@@ -43,8 +43,14 @@ class StartupError(Exception):
     """The bot cannot start for a reason the operator can fix; the message says which."""
 
 
+class ConfigurationError(StartupError):
+    """The settings do not fit how the bot is deployed (exit status 78, like a bad setting)."""
+
+
 class Channel(Protocol):
     """What a channel gives the application."""
+
+    name: str  # its key in /healthz ("telegram", "whatsapp", "web")
 
     def routes(self) -> Sequence[BaseRoute]:
         """Its part of the one HTTP app (a webhook, the web chat), if any."""
@@ -58,6 +64,10 @@ class Channel(Protocol):
 
     def describe(self, url: str | None) -> str:
         """One line for the start-up banner: what runs, and where (`url`: the HTTP app's)."""
+        ...
+
+    def health(self) -> str:
+        """For /healthz: "ok" while it answers, else a word saying why not ("stopped")."""
         ...
 
 
@@ -96,6 +106,15 @@ class App:
         self.reminders.deliverer.senders[sender.channel] = sender
         self._progress_for = progress_for or self._progress_for
         self._on_report = on_report or self._on_report
+
+    async def health(self) -> tuple[bool, dict[str, object]]:
+        """/healthz: the database (reachable within a few seconds) and each channel. Unhealthy
+        when any is not "ok", so that a load balancer stops sending this instance traffic."""
+        database = await self.runtime.database_health()
+        channels = {channel.name: channel.health() for channel in self.channels}
+        healthy = database == "ok" and all(state == "ok" for state in channels.values())
+        status = "ok" if healthy else "unavailable"
+        return healthy, {"status": status, "database": database, "channels": channels}
 
     @property
     def delivers(self) -> bool:
@@ -163,7 +182,7 @@ class App:
             if routes:
                 try:
                     server = http_server(
-                        build_http_app(routes), settings.web.host, settings.web.port
+                        build_http_app(routes, self.health), settings.web.host, settings.web.port
                     )
                 except OSError as exc:
                     raise StartupError(
@@ -190,6 +209,11 @@ class App:
             if routes and serving.done() and not stop.is_set():
                 serving.result()  # the server's own failure, if it raised one
                 raise StartupError("The HTTP server stopped; shutting down")
+
+    @property
+    def port(self) -> int | None:
+        """The port the HTTP app listens on, once it does (WEB_PORT=0 picks a free one)."""
+        return self._server.port if self._server is not None else None
 
     def stop_now(self) -> None:
         """A second Ctrl+C: stop the HTTP server without waiting for open connections."""

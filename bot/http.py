@@ -10,7 +10,7 @@ import asyncio
 import contextlib
 import json
 import socket
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
 
 import uvicorn
 from starlette.applications import Starlette
@@ -29,13 +29,31 @@ def parse_json(raw: bytes | bytearray | str) -> object:
         raise ValueError("JSON nested too deeply") from None
 
 
-async def healthz(request: Request) -> Response:
-    return JSONResponse({"status": "ok"})
+# What /healthz reports: healthy or not, and the JSON body (the application core's
+# `App.health`: the database and each channel).
+HealthCheck = Callable[[], Awaitable[tuple[bool, Mapping[str, object]]]]
 
 
-def build_http_app(routes: Sequence[BaseRoute] = ()) -> Starlette:
-    """Each channel contributes its routes (Telegram webhook, web chat, later WhatsApp)."""
-    return Starlette(routes=[Route("/healthz", healthz, methods=["GET"]), *routes])
+async def _nothing_to_check() -> tuple[bool, Mapping[str, object]]:
+    return True, {"status": "ok"}
+
+
+def health_route(check: HealthCheck = _nothing_to_check) -> Route:
+    """GET /healthz: 200 with the report when healthy, 503 with it when not (a load balancer
+    then sends the traffic to another instance)."""
+
+    async def healthz(request: Request) -> Response:
+        healthy, report = await check()
+        return JSONResponse(dict(report), status_code=200 if healthy else 503)
+
+    return Route("/healthz", healthz, methods=["GET"])
+
+
+def build_http_app(
+    routes: Sequence[BaseRoute] = (), health: HealthCheck = _nothing_to_check
+) -> Starlette:
+    """Each channel contributes its routes (Telegram webhook, web chat, WhatsApp webhook)."""
+    return Starlette(routes=[health_route(health), *routes])
 
 
 class _Server(uvicorn.Server):

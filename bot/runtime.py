@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from dataclasses import dataclass, field
@@ -24,6 +25,7 @@ from bot.store.subscriptions import SubscriptionStore
 
 log = logging.getLogger(__name__)
 
+HEALTH_TIMEOUT = 2.0  # seconds /healthz waits for the database before calling it unavailable
 PRUNE_AT = day_time(3, 0)  # local time (TIMEZONE): the quietest hour
 CONVERSATION_IDLE = timedelta(days=1)
 INBOUND_KEPT = 8 * DAY  # inbound ids: longer than any webhook retry (7 days)
@@ -102,6 +104,15 @@ class Runtime:
                 channel, engine, ConversationStore(self.db), self.settings.database.hash_key, audit
             )
         return self._services[channel]
+
+    async def database_health(self) -> str:
+        """ "ok" when the database answers a query within HEALTH_TIMEOUT, else "unavailable"."""
+        try:
+            await asyncio.wait_for(self.db.read("SELECT 1"), HEALTH_TIMEOUT)
+        except Exception as exc:  # a time-out, a lost connection, whatever the driver raises
+            log.warning("Health check: the database does not answer (%s)", type(exc).__name__)
+            return "unavailable"
+        return "ok"
 
     async def prune(self) -> None:
         """The daily clean-up, whichever channels are on: old audit records (their own

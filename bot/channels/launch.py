@@ -19,7 +19,7 @@ from collections.abc import Callable, Sequence
 from starlette.routing import BaseRoute
 from telegram.error import InvalidToken, TelegramError
 
-from bot.app import App, StartupError
+from bot.app import App, ConfigurationError, StartupError
 from bot.channels.telegram import TelegramBot, webhook_problem
 from bot.channels.web_channel import WebChat, prepare_demo
 from bot.channels.whatsapp import WhatsAppBot
@@ -36,6 +36,8 @@ RoutesFor = Callable[[Runtime], Sequence[BaseRoute]]
 class _Routes:
     """Extra routes on the HTTP app (tests, embedding), as a channel with nothing else."""
 
+    name = "routes"
+
     def __init__(self, routes: Sequence[BaseRoute]) -> None:
         self._routes = routes
 
@@ -50,6 +52,9 @@ class _Routes:
 
     def describe(self, url: str | None) -> str:
         return f"Extra routes on {url}."
+
+    def health(self) -> str:
+        return "ok"
 
 
 async def serve(
@@ -117,6 +122,9 @@ def run(settings: Settings) -> int:
             "Telegram rejected TELEGRAM_BOT_TOKEN: check the token from @BotFather.",
             file=sys.stderr,
         )
+        return EXIT_CONFIG
+    except ConfigurationError as exc:
+        print(exc, file=sys.stderr)
         return EXIT_CONFIG
     except StartupError as exc:
         print(exc, file=sys.stderr)

@@ -17,6 +17,7 @@ import contextlib
 import hmac
 import logging
 import re
+import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
@@ -37,7 +38,7 @@ from telegram.ext import (
 )
 from telegram.request import BaseRequest, HTTPXRequest
 
-from bot.app import App, StartupError
+from bot.app import App, ConfigurationError, StartupError
 from bot.channels.ordering import PerChatUpdateProcessor
 from bot.channels.telegram_admin import TelegramAdmin
 from bot.channels.telegram_render import inbound, send_replies
@@ -52,6 +53,8 @@ from bot.reminders.admin import AdminDialogue
 from bot.reminders.delivery import workers_for
 from bot.reminders.service import ReminderService
 from bot.runtime import Runtime
+from bot.store.inbound import InboundSeen
+from bot.store.locks import exclusive
 
 log = logging.getLogger(__name__)
 
@@ -74,6 +77,13 @@ ALLOWED_UPDATES = [Update.MESSAGE, Update.EDITED_MESSAGE, Update.CALLBACK_QUERY]
 # 64 -> ~102, 128 -> ~131, at the same CPU per lookup. Waiting costs no CPU with the aiohttp
 # client (httpx's pool got slower with every open connection: see telegram_http.py).
 CONCURRENT_UPDATES = 64
+# Long polling is for one instance: Telegram answers a second getUpdates with 409 Conflict
+# and each poller would steal the other's updates. The poller holds this lock while it polls.
+POLLING_LOCK = "telegram-polling"
+ONE_POLLER = (
+    "Another instance is already polling Telegram with this database: to run several "
+    "instances, use webhook mode (set WEBHOOK_URL and WEBHOOK_SECRET)."
+)
 # Where the application keeps its ReminderService (operators' tools and tests reach it here).
 REMINDERS_KEY = "reminders"
 
@@ -128,6 +138,9 @@ class TelegramChannel:
         self.runtime = runtime
         self.settings = settings = runtime.settings
         self.conversations: ConversationService = runtime.conversations(CHANNEL)
+        # Update ids already handled, in the database: Telegram repeats an update it thinks
+        # was not delivered, and with several instances the repeat may reach another one.
+        self.seen = InboundSeen(runtime.db, CHANNEL)
         self.reminders = core.reminders
         # Reminders and broadcasts go out through a Bot of their own (see bulk_sender).
         self.sender = bulk_sender(settings, workers_for(settings.broadcast.rate))
@@ -148,6 +161,9 @@ class TelegramChannel:
         await self.sender.shutdown()
 
     async def on_update(self, update: Update, context: Context) -> None:
+        if not await self.seen.first_time(str(update.update_id), time.time()):
+            log.info("Telegram update %d was handled before: a repeat, skipped", update.update_id)
+            return
         query = update.callback_query
         # Answer every button press, ours or not, so the client's spinner stops; in parallel
         # with the reply (against Telegram each call is a network round trip).
@@ -485,11 +501,14 @@ class TelegramBot:
     """The Telegram channel as the application runs it (`bot.app.Channel`): long polling, or
     its webhook on the application's HTTP app (registered once the server listens)."""
 
+    name = CHANNEL
+
     def __init__(self, core: App, settings: Settings) -> None:
         problem = webhook_problem(settings)
         if problem is not None:
             raise ValueError(problem)
         self.settings = settings
+        self.db = core.runtime.db
         self.secret = (
             settings.telegram.webhook_secret.get_secret_value()
             if settings.telegram.webhook_secret
@@ -503,7 +522,11 @@ class TelegramBot:
 
     async def start(self) -> None:
         if not self.settings.telegram.webhook_url:
-            await self._running.enter_async_context(polling(self.app, self.settings))
+            try:
+                await self._poll()
+            except BaseException:
+                await self._running.aclose()
+                raise
             return
         await self._running.enter_async_context(_running(self.app, self.settings))
         await self.app.bot.set_webhook(
@@ -513,9 +536,36 @@ class TelegramBot:
         )
         log.info("Telegram bot @%s is answering (webhook)", self.app.bot.username)
 
+    async def _poll(self) -> None:
+        """Long polling, while this instance holds the polling lock (ConfigurationError when
+        another one does); polling stops if the lock is lost (its connection dropped)."""
+        held = await self._running.enter_async_context(exclusive(self.db, POLLING_LOCK))
+        if not held:
+            raise ConfigurationError(ONE_POLLER)
+        await self._running.enter_async_context(polling(self.app, self.settings))
+        updater = self.app.updater
+        assert updater is not None
+
+        async def stop_if_lost() -> None:
+            await held.lost.wait()
+            log.error("Lost the Telegram polling lock (database connection): polling stopped")
+            if updater.running:
+                await updater.stop()
+
+        watch = asyncio.create_task(stop_if_lost(), name="polling-lock")
+        self._running.callback(watch.cancel)
+
     async def stop(self) -> None:
         # A webhook stays registered: Telegram keeps the updates until we are back.
         await self._running.aclose()
+
+    def health(self) -> str:
+        if not self.app.running:
+            return "stopped"
+        updater = self.app.updater
+        if updater is not None and not updater.running:
+            return "not polling"
+        return "ok"
 
     def describe(self, url: str | None) -> str:
         bot = f"Telegram: @{self.app.bot.username}"

@@ -27,6 +27,8 @@ async def prepare_demo(runtime: Runtime) -> bool:
 class WebChat:
     """The web chat as the application runs it (`bot.app.Channel`): routes on the HTTP app."""
 
+    name = "web"
+
     def __init__(self, runtime: Runtime, demo_loaded: bool = False) -> None:
         self.runtime = runtime
         self.demo_loaded = demo_loaded
@@ -39,6 +41,9 @@ class WebChat:
 
     async def stop(self) -> None:
         """Nothing of its own: the HTTP app stops with the application."""
+
+    def health(self) -> str:
+        return "ok"  # it answers whenever the HTTP app does
 
     def describe(self, url: str | None) -> str:
         settings = self.runtime.settings

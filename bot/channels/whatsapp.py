@@ -42,6 +42,8 @@ class GraphReplier:
 
 
 class WhatsAppBot:
+    name = CHANNEL
+
     def __init__(self, core: App, settings: Settings) -> None:
         wa = settings.whatsapp
         if not wa.enabled or wa.access_token is None:
@@ -67,6 +69,7 @@ class WhatsAppBot:
         # (BROADCAST_RATE); WHATSAPP_RATE is not applied per channel yet.
         self.sender = WhatsAppSender(self.client, wa.reminder_template)
         core.add_sender(self.sender)
+        self._answering = False
         self._routes = webhook_routes(
             wa.verify_token.get_secret_value(), wa.app_secret.get_secret_value(), self.inbox
         )
@@ -76,10 +79,15 @@ class WhatsAppBot:
 
     async def start(self) -> None:
         await self.client.initialize()
+        self._answering = True
 
     async def stop(self) -> None:
+        self._answering = False
         await self.inbox.drain()  # messages being answered finish
         await self.client.shutdown()
+
+    def health(self) -> str:
+        return "ok" if self._answering else "stopped"
 
     def describe(self, url: str | None) -> str:
         number = self.settings.whatsapp.phone_number_id

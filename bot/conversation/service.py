@@ -25,7 +25,11 @@ T = TypeVar("T")
 
 
 class ChatTurns:
-    """One chat's events one at a time, in the order they came; other chats in parallel."""
+    """One chat's events one at a time, in the order they came; other chats in parallel.
+
+    Within this process; across instances the store's turn lock does the same
+    (`ConversationStore.turn`), taken inside this one so that a process waits for it once
+    per chat, not once per queued event."""
 
     def __init__(self) -> None:
         self._locks: dict[str, asyncio.Lock] = {}
@@ -92,8 +96,9 @@ class ConversationService:
         """One event of a chat; events of one chat are applied one after the other."""
 
         async def turn() -> list[Reply]:
-            conv = await self.states.load(self.channel, chat_id)
-            return await self._run(chat_id, conv, event)
+            async with self.store.turn(self.channel, chat_id):
+                conv = await self.states.load(self.channel, chat_id)
+                return await self._run(chat_id, conv, event)
 
         return await self.turns.run(chat_id, turn)
 
@@ -102,10 +107,11 @@ class ConversationService:
         issued); None, with nothing stored, when it does not."""
 
         async def turn() -> list[Reply] | None:
-            conv = await self.states.load_existing(self.channel, chat_id)
-            if conv is None:
-                return None
-            return await self._run(chat_id, conv, event)
+            async with self.store.turn(self.channel, chat_id):
+                conv = await self.states.load_existing(self.channel, chat_id)
+                if conv is None:
+                    return None
+                return await self._run(chat_id, conv, event)
 
         return await self.turns.run(chat_id, turn)
 

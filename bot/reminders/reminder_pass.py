@@ -24,7 +24,7 @@ from bot.reminders.delivery import (
     ProgressCallback,
 )
 from bot.reminders.texts import expiry_message
-from bot.store.broadcasts import Leases
+from bot.store.locks import exclusive
 from bot.store.subscriptions import (
     Claim,
     DeliveryStatus,
@@ -116,7 +116,6 @@ class ReminderPass:
         self,
         log: ReminderLog,
         deliverer: Deliverer,
-        leases: Leases,
         *,
         thresholds: tuple[int, ...],
         tz: ZoneInfo,
@@ -127,7 +126,6 @@ class ReminderPass:
         """`clock` (tests) replaces the wall clock; `today` by default is its day in `tz`."""
         self.log = log
         self.deliverer = deliverer
-        self.leases = leases
         self.thresholds = thresholds
         self.tz = tz
         self.reminder_time = reminder_time
@@ -175,7 +173,8 @@ class ReminderPass:
         if dry_run:
             _, due, already = await self.plan(day, channels)
             return ReminderReport(day, dry_run=True, due=due, already_done=already)
-        async with self.leases.hold(LEASE) as mine:
+        # One instance at a time, whichever runs the schedule (each would find the same rows).
+        async with exclusive(self.log.db, LEASE) as mine:
             if not mine:
                 return ReminderReport(day, busy=True)
             resent = await self.log.reset_in_flight(day)

@@ -25,8 +25,9 @@ from bot.reminders.delivery import Deliverer, ProgressCallback, RetryPolicy
 from bot.reminders.pacing import ChatSpacing, Pacer
 from bot.reminders.reminder_pass import ReminderPass, ReminderReport
 from bot.reminders.sending import Sender
-from bot.store.broadcasts import BroadcastStore, Leases
+from bot.store.broadcasts import BroadcastStore
 from bot.store.database import Database
+from bot.store.leases import Leases
 from bot.store.subscriptions import ReminderLog, StopReason, SubscriptionStore
 
 log = logging.getLogger(__name__)
@@ -64,7 +65,6 @@ class ReminderService:
         self.reminder_pass = ReminderPass(
             ReminderLog(db),
             self.deliverer,
-            self.leases,
             thresholds=reminder_thresholds(settings.reminders.days),
             tz=settings.app.tz,
             reminder_time=settings.reminders.time,

@@ -1,5 +1,5 @@
 """Admin broadcasts: one row per broadcast (who, when, audience, text, counts) and one per
-recipient, plus the leases that keep two processes from delivering the same job.
+recipient.
 
 Recipients are chosen once, when the broadcast is confirmed, and written in delivery order: a
 restart resumes the same list instead of choosing again, so nobody is skipped or added midway.
@@ -7,14 +7,6 @@ restart resumes the same list instead of choosing again, so nobody is skipped or
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import logging
-import os
-import socket
-import time
-import uuid
-from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from enum import StrEnum
@@ -22,6 +14,7 @@ from typing import Any
 
 from bot.domain.audience import Audience, AudienceKind, Content, Template
 from bot.store.database import Database, Queries
+from bot.store.leases import Leases as Leases  # where it was first (callers import it here)
 from bot.store.ledger import Ledger, parse_timestamp, timestamp
 from bot.store.subscriptions import (
     CURRENT_POLICY_ID,
@@ -30,8 +23,6 @@ from bot.store.subscriptions import (
     Recipient,
     recipient_from_row,
 )
-
-log = logging.getLogger(__name__)
 
 
 class BroadcastStatus(StrEnum):
@@ -410,107 +401,3 @@ class BroadcastStore:
                 )
             )
         return summaries
-
-
-def _this_host() -> str:
-    return socket.gethostname()
-
-
-def _process_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-class Leases:
-    """Named leases in SQLite: only one process delivers a given job at a time.
-
-    A lease lapses when its holder stops renewing it (`ttl` seconds), or at once when the
-    holder was a process on this machine that no longer exists, so a bot restarted right
-    after a crash resumes its broadcast without waiting for the lease to run out.
-    """
-
-    def __init__(self, db: Database, ttl: float = 30.0) -> None:
-        self.db = db
-        self.ttl = ttl
-        self.owner = f"{_this_host()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
-
-    def _lapsed(self, owner: str, expires_at: float, now: float) -> bool:
-        if expires_at <= now:
-            return True
-        if owner == self.owner:
-            return False  # ours and live: not re-entrant
-        host, _, rest = owner.partition(":")
-        pid_text = rest.partition(":")[0]
-        if host == _this_host() and pid_text.isdecimal():
-            return not _process_alive(int(pid_text))
-        return False
-
-    async def acquire(self, name: str) -> bool:
-        """Read the lease and take it if free or lapsed, in one transaction: of two processes
-        racing for a lapsed lease, one wins (the other waits for the write lock, then sees it
-        taken)."""
-        now = time.time()
-        async with self.db.transaction() as unit:
-            row = await unit.read_one(
-                "SELECT owner, expires_at FROM leases WHERE name = ?", (name,)
-            )
-            if row is not None and not self._lapsed(str(row[0]), float(row[1]), now):
-                return False
-            await unit.write(
-                "INSERT INTO leases (name, owner, expires_at) VALUES (?, ?, ?) "
-                "ON CONFLICT (name) DO UPDATE SET owner = excluded.owner, "
-                "expires_at = excluded.expires_at",
-                (name, self.owner, now + self.ttl),
-            )
-        return True
-
-    async def renew(self, name: str) -> bool:
-        written = await self.db.write(
-            "UPDATE leases SET expires_at = ? WHERE name = ? AND owner = ?",
-            (time.time() + self.ttl, name, self.owner),
-        )
-        return written.rowcount > 0
-
-    async def release(self, name: str) -> None:
-        await self.db.write("DELETE FROM leases WHERE name = ? AND owner = ?", (name, self.owner))
-
-    async def held_elsewhere(self, prefix: str = "") -> list[str]:
-        """Names of live leases other processes hold (e.g. to warn before a second sender)."""
-        now = time.time()
-        rows = await self.db.read(
-            "SELECT name, owner, expires_at FROM leases WHERE name LIKE ? || '%'", (prefix,)
-        )
-        return [
-            str(r[0])
-            for r in rows
-            if str(r[1]) != self.owner and not self._lapsed(str(r[1]), float(r[2]), now)
-        ]
-
-    @contextlib.asynccontextmanager
-    async def hold(self, name: str) -> AsyncIterator[bool]:
-        """`async with leases.hold("broadcast:7") as mine:` renews while the body runs."""
-        if not await self.acquire(name):
-            yield False
-            return
-
-        async def heartbeat() -> None:
-            while True:
-                await asyncio.sleep(self.ttl / 3)
-                try:
-                    await self.renew(name)
-                except Exception:  # a busy database must not kill the delivery
-                    log.exception("could not renew lease %s", name)
-
-        task = asyncio.create_task(heartbeat(), name=f"lease:{name}")
-        try:
-            yield True
-        finally:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-            await self.release(name)

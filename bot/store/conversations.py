@@ -4,10 +4,12 @@ lookups completed in the same turn."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from bot.store.database import Database
+from bot.store.locks import serialized
 
 _UPSERT_STATE = (
     "INSERT INTO conversations (channel, chat_id, state) VALUES (?, ?, ?) "
@@ -33,6 +35,11 @@ class AuditEntry:
 class ConversationStore:
     def __init__(self, db: Database) -> None:
         self.db = db
+
+    def turn(self, channel: str, chat_id: str) -> AbstractAsyncContextManager[None]:
+        """Held across one turn of a chat (load, engine, save), so that two instances given
+        updates of the same chat apply them one after the other (bot/store/locks.py)."""
+        return serialized(self.db, f"conversation:{channel}:{chat_id}")
 
     # Raw JSON per (channel, chat): the conversation's state (typed and validated by
     # bot/conversation/states.py, above the store) and other per-chat state (an admin's
