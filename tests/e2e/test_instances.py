@@ -56,11 +56,12 @@ def two(settings: Settings, api: FakeBotAPI) -> list[Instance]:
 
 async def up_to_the_code(api: FakeBotAPI, instance: Instance, chat: int) -> None:
     """/start, «مواطن», a number: the chat waits for its image code."""
-    for update in (
+    steps: list[Callable[[], JSONDict]] = [
         lambda: api.user_text(chat, "/start", queue=False),
         lambda: api.user_tap(chat, CITIZEN, queue=False),
         lambda: api.user_text(chat, "1000000008", queue=False),
-    ):
+    ]
+    for update in steps:
         assert await instance.post(update()) == 200
         await instance.settle()
     assert api.sent_to(chat)[-1].photo is not None
