@@ -108,7 +108,7 @@ class Runtime:
     async def database_health(self) -> str:
         """ "ok" when the database answers a query within HEALTH_TIMEOUT, else "unavailable"."""
         try:
-            await asyncio.wait_for(self.db.read("SELECT 1"), HEALTH_TIMEOUT)
+            await asyncio.wait_for(self.db.ping(), HEALTH_TIMEOUT)
         except Exception as exc:  # a time-out, a lost connection, whatever the driver raises
             log.warning("Health check: the database does not answer (%s)", type(exc).__name__)
             return "unavailable"

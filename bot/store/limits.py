@@ -1,8 +1,9 @@
 """Counted events in rolling windows: the storage behind `bot.limits`.
 
 One row per event (a challenge issued, a lookup completed) under a pseudonymous key. Checking
-and recording are one statement, so two requests racing past the same limit cannot both get
-through, and a restart forgets nothing.
+and recording are one statement (on PostgreSQL, inside a transaction holding the keys' locks),
+so two requests racing past the same limit cannot both get through, whichever instance each
+reaches, and a restart forgets nothing.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from collections.abc import Sequence
 
 from bot.limits import Exceeded, Window
 from bot.store.database import Database
+from bot.store.locks import ServerLocks
 
 
 class LimitStore:
@@ -23,7 +25,8 @@ class LimitStore:
         """If no window in `checks` is full, record one event under each key of `records`.
 
         One statement either way (a lookup passes three of these, so round trips count), and a
-        statement is atomic: two requests racing for the last place cannot both get it.
+        statement is atomic: two requests racing for the last place cannot both get it. (On
+        PostgreSQL the statement runs in a transaction holding the checked keys' locks.)
         """
         room = " AND ".join(
             "(SELECT count(*) FROM limit_events WHERE key = ? AND at > ?) < ?" for _ in checks
@@ -32,11 +35,19 @@ class LimitStore:
         for _ in range(3):
             if records:
                 values = ", ".join("(?)" for _ in records)
-                written = await self.db.write(
+                insert = (
                     f"INSERT INTO limit_events (key, at) SELECT v.column1, ? "
                     f"FROM (VALUES {values}) AS v WHERE {room or 'TRUE'}",
                     (now, *records, *params),
                 )
+                if checks and isinstance(self.db, ServerLocks):
+                    # Under PostgreSQL's READ COMMITTED the statement's counts do not see an
+                    # insert racing it from another instance: the checked keys are locked
+                    # while it counts and records (SQLite runs one write at a time anyway).
+                    async with self.db.locked(w.key for w in checks) as unit:
+                        written = await unit.write(*insert)
+                else:
+                    written = await self.db.write(*insert)
                 if written.rowcount == len(records):
                     return None
             else:

@@ -12,24 +12,18 @@ On SQLite one process owns the database file (the bot; the CLI only delivers), s
 - `serialized` takes nothing: the conversation service already runs one chat's turns one at a
   time inside the process (`ChatTurns`), and no other process holds conversations.
 On PostgreSQL both are advisory locks, which the server drops with the connection that holds
-them, so a killed instance never leaves one behind (`bot/store/postgres.py`).
+them, so a killed instance never leaves one behind (bot/store/postgres_locks.py).
 """
 
 from __future__ import annotations
 
 import contextlib
-import hashlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 from contextlib import AbstractAsyncContextManager
 from typing import Protocol, runtime_checkable
 
-from bot.store.database import Database
+from bot.store.database import Database, Queries
 from bot.store.leases import Held, Leases
-
-
-def lock_key(name: str) -> int:
-    """A lock's name as PostgreSQL's advisory lock key (a signed 64-bit integer)."""
-    return int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "big", signed=True)
 
 
 @runtime_checkable
@@ -39,6 +33,10 @@ class ServerLocks(Protocol):
     def exclusive(self, name: str) -> AbstractAsyncContextManager[Held]: ...
 
     def serialized(self, name: str) -> AbstractAsyncContextManager[None]: ...
+
+    def locked(self, names: Iterable[str]) -> AbstractAsyncContextManager[Queries]:
+        """A transaction that holds the locks of `names` until it ends."""
+        ...
 
 
 def exclusive(db: Database, name: str) -> AbstractAsyncContextManager[Held]:

@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
 import logging
 import re
 from collections.abc import AsyncIterator, Iterable, Sequence
@@ -45,7 +44,9 @@ from asyncpg.pool import PoolConnectionProxy
 from asyncpg.transaction import Transaction
 
 from bot.store.database import Database, Dialect, Params, Row, Written
+from bot.store.leases import Held
 from bot.store.migrations import POSTGRES_MIGRATIONS
+from bot.store.postgres_locks import PostgresLocks, advisory_key
 
 log = logging.getLogger(__name__)
 
@@ -64,11 +65,6 @@ CONNECT_TIMEOUT = 10.0
 CLOSE_TIMEOUT = 10.0
 
 Connection = asyncpg.Connection | PoolConnectionProxy
-
-
-def advisory_key(name: str) -> int:
-    """A stable 64-bit advisory lock key for a name (the same in every process)."""
-    return int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "big", signed=True)
 
 
 # Taken by every serialized transaction: the PostgreSQL counterpart of SQLite's write lock.
@@ -183,9 +179,10 @@ class PostgresDatabase(Database):
 
     dialect = POSTGRES
 
-    def __init__(self, pool: asyncpg.Pool, location: str) -> None:
+    def __init__(self, pool: asyncpg.Pool, location: str, locks: PostgresLocks) -> None:
         self._pool = pool
         self.location = location
+        self._locks = locks  # shared with the other instances (bot/store/locks.py)
         self._unfinished: set[asyncio.Task[None]] = set()
 
     @classmethod
@@ -208,7 +205,7 @@ class PostgresDatabase(Database):
             # Never the password: not in this message, nor in a chained traceback.
             reason = _without_secret(f"{type(exc).__name__}: {exc}", url)
             raise DatabaseUnavailable(f"cannot connect to {location}: {reason}") from None
-        db = cls(pool, location)
+        db = cls(pool, location, PostgresLocks(url, pgbouncer=pgbouncer))
         try:
             await db.migrate()
         except BaseException:
@@ -291,6 +288,27 @@ class PostgresDatabase(Database):
     async def ping(self) -> None:
         await self._pool.fetchval("SELECT 1")
 
+    # -- locks every instance on this database shares (bot/store/locks.py) ----------------------
+
+    def exclusive(self, name: str) -> contextlib.AbstractAsyncContextManager[Held]:
+        return self._locks.exclusive(name)
+
+    def serialized(self, name: str) -> contextlib.AbstractAsyncContextManager[None]:
+        return self._locks.serialized(name)
+
+    @contextlib.asynccontextmanager
+    async def locked(self, names: Iterable[str]) -> AsyncIterator[PostgresUnit]:
+        """A transaction holding the transaction-scoped locks of `names` (in one order, so
+        two units wanting the same names cannot deadlock)."""
+        keys = sorted({advisory_key(name) for name in names})
+        async with self.transaction(serialized=False) as unit:
+            await unit.read(
+                "SELECT count(pg_advisory_xact_lock(k)) FROM "
+                "(SELECT k FROM unnest(?::bigint[]) AS k ORDER BY k) AS ordered",
+                (keys,),
+            )
+            yield unit
+
     # -- schema --------------------------------------------------------------------------------
 
     async def schema_version(self) -> int:
@@ -323,6 +341,7 @@ class PostgresDatabase(Database):
                 log.info("Database migrated to schema version %d", current + 1)
 
     async def close(self) -> None:
+        await self._locks.close()
         if self._unfinished:
             await asyncio.gather(*self._unfinished, return_exceptions=True)
         try:
