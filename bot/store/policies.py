@@ -11,6 +11,8 @@ import aiosqlite
 from bot.domain.identity import id_hmac
 from bot.domain.policy import BeneficiaryType, Insurer, Policy, PolicyStatus
 from bot.store.database import Database, Row, SqliteDatabase
+from bot.store.policies_postgres import write_import_postgres
+from bot.store.postgres import PostgresDatabase
 
 # Columns written by an import, in the order of a staged row after its line number.
 POLICY_COLUMNS = (
@@ -114,9 +116,39 @@ class PolicyStore:
         `replace` removes policies absent from the file, unless `safe_to_remove()` says no once
         the whole file has been read (the caller knows whether rows were rejected).
         """
-        assert isinstance(self.db, SqliteDatabase), "the import runs on SQLite only so far"
+        if isinstance(self.db, PostgresDatabase):  # COPY there (bot/store/policies_postgres.py)
+            return await self._write_import_postgres(
+                self.db, batches, replace, dry_run, safe_to_remove
+            )
+        assert isinstance(self.db, SqliteDatabase)
         async with self.db.dedicated() as conn:
             return await self._write_import(conn, batches, replace, dry_run, safe_to_remove)
+
+    @staticmethod
+    async def _write_import_postgres(
+        db: PostgresDatabase,
+        batches: AsyncIterable[list[StagedRow]],
+        replace: bool,
+        dry_run: bool,
+        safe_to_remove: Callable[[], bool],
+    ) -> WriteOutcome:
+        done = await write_import_postgres(
+            db,
+            batches,
+            POLICY_COLUMNS,
+            _KEY,
+            replace=replace,
+            dry_run=dry_run,
+            safe_to_remove=safe_to_remove,
+        )
+        return WriteOutcome(
+            imported=done.imported,
+            updated=done.updated,
+            unchanged=done.unchanged,
+            removed=done.removed,
+            removal_skipped=done.removal_skipped,
+            duplicates=done.duplicates,
+        )
 
     async def _write_import(
         self,
