@@ -46,8 +46,6 @@ def database(store_settings: dict[str, Any]) -> dict[str, Any]:
 
 
 async def with_demo(settings: Settings) -> None:
-    if settings.database.url is not None:
-        pytest.skip("the policy import runs on SQLite only so far (COPY: branch pg)")
     db = await open_store(settings)
     try:
         report = await load_demo(db, settings)
