@@ -260,7 +260,7 @@ async def test_the_audio_code(start_web: Start) -> None:
 async def test_every_page_has_the_security_headers(start_web: Start) -> None:
     web = await start_web()
     client = web.client()
-    for path in ("/", "/static/index.html", "/static/chat.js"):
+    for path in ("/", "/static/chat.js", "/static/chat.css", "/static/favicon.svg"):
         response = await client.get(path)
         assert response.status_code == 200
         assert "frame-ancestors 'self'" in response.headers["content-security-policy"]
