@@ -192,8 +192,12 @@ class SubscriptionStore:
         )
         return [Insurer(code=str(r[0]), name_ar=str(r[1]), name_en=str(r[2])) for r in rows]
 
-    async def count_active(self) -> int:
-        rows = await self.db.read("SELECT count(*) FROM subscriptions WHERE active = 1")
+    async def count_active(self, channels: tuple[str, ...] | None = None) -> int:
+        """Active subscriptions (on `channels` only, if given)."""
+        channel_filter, params = _channel_filter(channels)
+        rows = await self.db.read(
+            f"SELECT count(*) FROM subscriptions s WHERE s.active = 1 {channel_filter}", params
+        )
         return int(next(iter(rows))[0])
 
 
