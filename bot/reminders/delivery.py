@@ -249,15 +249,15 @@ class Deliverer:
     ) -> DeliveryResult:
         if self._closed:
             return DeliveryResult(progress, stopped=True)
-        lanes = [
-            self._lanes.get(channel) or self._lane(channel, None, self.default_pace)
-            for channel in await job.channels()
-        ]
-        progress.configured_rate = sum(lane.pace.rate for lane in lanes if lane.sender)
-        run = _Run(job, progress, lanes, time.monotonic())
-        self._runs.add(run)
+        run = _Run(job, progress, [], time.monotonic())
+        self._runs.add(run)  # from here on, stop_all() reaches it
         try:
-            for lane in lanes:
+            run.lanes = [
+                self._lanes.get(channel) or self._lane(channel, None, self.default_pace)
+                for channel in await job.channels()
+            ]
+            progress.configured_rate = sum(lane.pace.rate for lane in run.lanes if lane.sender)
+            for lane in run.lanes:
                 queue: asyncio.Queue[Recipient | None] = asyncio.Queue(maxsize=lane.workers * 2)
                 workers = [
                     asyncio.create_task(
@@ -331,12 +331,12 @@ class Deliverer:
             await self._settle(run, recipient, DeliveryStatus.FAILED, missing, 0)
             return
         window = lane.pace.window if job.free_form else None
-        # Judged now, at send time: someone who writes while a long broadcast runs is reached.
-        since = time.time() - window if window is not None else None
         async with lane.spacing.turn(recipient.chat_id) as turn:
             async with lane.pacer.slot() as slot:
                 # Checked in the send's own turn: an opt-out or a block found by the send just
-                # before is seen here.
+                # before is seen here; and the window is judged now, at send time, so someone
+                # who writes while a long broadcast runs is reached.
+                since = time.time() - window if window is not None else None
                 claim = await job.claim(recipient, since)
                 message = None
                 if claim.go:

@@ -257,3 +257,24 @@ async def test_status_webhooks_update_the_delivery_record_and_never_reply(tmp_pa
         assert len(await stack.core.reminders.subscriptions.list_for_chat("whatsapp", B)) == 1
         assert (len(graph.attempts), len(graph.calls)) == before  # no reply, no read receipt
         await eventually(lambda: not stack.whatsapp.inbox._tasks)
+
+
+async def test_a_refused_token_stops_the_broadcast_with_one_line_for_the_operator(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    async with FakeGraphAPI() as graph, Stack(tmp_path, graph) as stack:
+        await policies(stack, 1, 2)
+        await stack.subscribe(A, 1)
+        await stack.subscribe(B, 2)
+        graph.inject_error("messages", code=190, status=401, times=10)
+        report = await broadcast(stack, Content.expiry_template())
+
+        assert report.outcome == "interrupted"
+        assert report.stopped_because is not None
+        assert "set a valid WHATSAPP_ACCESS_TOKEN" in report.stopped_because
+        rows = await stack.runtime.db.read("SELECT status FROM broadcast_recipients")
+        assert {str(r[0]) for r in rows} == {"pending"}  # nobody lost: all there to resume
+        assert f"توقّف الإرسال: {report.stopped_because}" in strip_isolates(report.text(AR))
+        await _print_report(stack.core.reminders, report)
+        stopped = [line for line in capsys.readouterr().out.splitlines() if "Stopped" in line]
+        assert stopped == [f"Stopped: {report.stopped_because}"]
