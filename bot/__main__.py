@@ -62,11 +62,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     if command == "remind":
         from bot.reminders.cli import run_remind
 
-        return asyncio.run(run_remind(settings, args, _bulk_channel()))
+        return asyncio.run(run_remind(settings, args, _bulk_channels()))
     if command == "broadcast":
         from bot.reminders.cli import run_broadcast
 
-        return asyncio.run(run_broadcast(settings, args, _bulk_channel()))
+        return asyncio.run(run_broadcast(settings, args, _bulk_channels()))
     if command == "captcha-sample":
         from bot.captcha.sample import run_sample
 
@@ -74,11 +74,34 @@ def main(argv: Sequence[str] | None = None) -> int:
     return _run(settings)
 
 
-def _bulk_channel() -> BulkChannel:
-    """Where `remind` and `broadcast` send: Telegram (the reminders code is channel-neutral)."""
-    from bot.channels.telegram_sender import CHANNEL, bulk_sender
+def _bulk_channels() -> list[BulkChannel]:
+    """Where `remind` and `broadcast` can send: Telegram and WhatsApp, each when configured
+    (the reminders code is channel-neutral)."""
+    from bot.channels import telegram_sender, whatsapp_sender
+    from bot.reminders.pacing import Pace
 
-    return BulkChannel(CHANNEL, bulk_sender)
+    def telegram_missing(settings: Settings) -> str | None:
+        return None if settings.telegram.bot_token is not None else "TELEGRAM_BOT_TOKEN is not set"
+
+    def whatsapp_missing(settings: Settings) -> str | None:
+        if settings.whatsapp.enabled:
+            return None
+        return "WHATSAPP_ACCESS_TOKEN and WHATSAPP_PHONE_NUMBER_ID are not set"
+
+    return [
+        BulkChannel(
+            telegram_sender.CHANNEL,
+            telegram_sender.bulk_sender,
+            lambda settings: Pace(settings.broadcast.rate),
+            telegram_missing,
+        ),
+        BulkChannel(
+            whatsapp_sender.CHANNEL,
+            whatsapp_sender.bulk_sender,
+            whatsapp_sender.bulk_pace,
+            whatsapp_missing,
+        ),
+    ]
 
 
 def _run(settings: Settings) -> int:

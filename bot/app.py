@@ -4,7 +4,7 @@
                                            the reminders, one scheduler, one HTTP app
     core.add_channel(channel)              every configured channel registers (its routes, its
                                            start and stop, a line for the banner)
-    core.add_sender(sender, ...)           a channel that can write to people later
+    core.add_sender(sender, pace, ...)     a channel that can write to people later
     await core.serve(stop)                 everything, until `stop` is set
 
 The scheduler (APScheduler, not a channel's job queue) runs the daily clean-up in every mode,
@@ -30,6 +30,7 @@ from starlette.routing import BaseRoute
 from bot.config import Settings
 from bot.http import HttpServer, build_http_app, http_server
 from bot.reminders.broadcast import ProgressFor, ReportCallback
+from bot.reminders.pacing import Pace, Timer
 from bot.reminders.sending import Sender
 from bot.reminders.service import ReminderService
 from bot.runtime import PRUNE_AT, Runtime
@@ -73,12 +74,19 @@ class Channel(Protocol):
 
 class App:
     def __init__(
-        self, runtime: Runtime, *, reminder_clock: Callable[[], datetime] | None = None
+        self,
+        runtime: Runtime,
+        *,
+        reminder_clock: Callable[[], datetime] | None = None,
+        pacing: Timer | None = None,
     ) -> None:
-        """`reminder_clock` replaces the wall clock of the reminder pass (tests)."""
+        """`reminder_clock` replaces the wall clock of the reminder pass, `pacing` the clock
+        bulk sending is paced on (tests)."""
         self.runtime = runtime
         self.settings = settings = runtime.settings
-        self.reminders = ReminderService(runtime.db, settings, {}, clock=reminder_clock)
+        self.reminders = ReminderService(
+            runtime.db, settings, {}, clock=reminder_clock, timer=pacing
+        )
         # A job that could not run on time (the loop was busy, the machine asleep) runs late,
         # once, rather than being skipped until tomorrow.
         self.scheduler = AsyncIOScheduler(
@@ -96,14 +104,16 @@ class App:
     def add_sender(
         self,
         sender: Sender,
+        pace: Pace | None = None,
         *,
         progress_for: ProgressFor | None = None,
         on_report: ReportCallback | None = None,
     ) -> None:
         """A channel that can write to people later: reminders and broadcasts go through
-        `sender`; `progress_for` / `on_report` show a resumed broadcast's progress to its
-        admin (a channel capability: Telegram edits a message)."""
-        self.reminders.deliverer.senders[sender.channel] = sender
+        `sender` at the channel's `pace` (default: BROADCAST_RATE); `progress_for` /
+        `on_report` show a resumed broadcast's progress to its admin (a channel capability:
+        Telegram edits a message)."""
+        self.reminders.deliverer.add(sender, pace)
         self._progress_for = progress_for or self._progress_for
         self._on_report = on_report or self._on_report
 
@@ -118,7 +128,7 @@ class App:
 
     @property
     def delivers(self) -> bool:
-        return bool(self.reminders.deliverer.senders)
+        return bool(self.reminders.deliverer.channels)
 
     async def start(self) -> None:
         settings, now = self.settings, datetime.now(self.settings.app.tz)

@@ -158,7 +158,8 @@ class WhatsAppSettings(_Group):
     reminder_template: str = Field(
         default="policy_expiry_reminder", alias="WHATSAPP_REMINDER_TEMPLATE"
     )
-    # Bulk messages per second, under the default 80/s per number (inbound and outbound).
+    # Bulk messages per second on WhatsApp, under the default 80/s per number (inbound and
+    # outbound): the rest is left for replies to live conversations.
     rate: float = Field(default=60.0, gt=0, le=1000, alias="WHATSAPP_RATE")
 
     _blank_is_unset = field_validator("access_token", "app_secret", "verify_token", mode="before")(
@@ -327,8 +328,8 @@ class BroadcastSettings(_Group):
     # Telegram's paid broadcast (allow_paid_broadcast, billed in Stars): up to 1000 messages/s.
     # Declared before `rate`, whose check reads it.
     paid: bool = Field(default=False, alias="BROADCAST_PAID")
-    # Bulk messages per second overall. Telegram allows about 30/s per bot; 25 leaves room for
-    # replies to people mid-conversation.
+    # Bulk messages per second on Telegram (WhatsApp has WHATSAPP_RATE). Telegram allows about
+    # 30/s per bot; 25 leaves room for replies to people mid-conversation.
     rate: float = Field(default=25.0, gt=0, le=1000, alias="BROADCAST_RATE")
 
     @field_validator("rate")

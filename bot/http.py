@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 import socket
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
 
@@ -18,6 +19,11 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 from uvicorn.protocols.http.auto import AutoHTTPProtocol
+
+log = logging.getLogger(__name__)
+# uvicorn logs its server's life (started, shutting down, an ASGI exception) as "uvicorn.error"
+# at every level: "INFO uvicorn.error: Started server process" read like an error.
+UVICORN_LOGGER = "uvicorn.error"
 
 
 def parse_json(raw: bytes | bytearray | str) -> object:
@@ -54,6 +60,22 @@ def build_http_app(
 ) -> Starlette:
     """Each channel contributes its routes (Telegram webhook, web chat, WhatsApp webhook)."""
     return Starlette(routes=[health_route(health), *routes])
+
+
+class _UnderOurName(logging.Filter):
+    """Gives uvicorn's server records this module's name; the level still says what they are.
+    (A logger's filter: the record then goes to the handlers as before, masked as before.)"""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.name == UVICORN_LOGGER:
+            record.name = __name__
+        return True
+
+
+def _log_under_our_name() -> None:
+    logger = logging.getLogger(UVICORN_LOGGER)
+    if not any(isinstance(f, _UnderOurName) for f in logger.filters):
+        logger.addFilter(_UnderOurName())
 
 
 class _Server(uvicorn.Server):
@@ -94,6 +116,7 @@ class HttpServer:
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
         self.socket = socket.create_server((host, port), family=family)
         self.host, self.port = host, self.socket.getsockname()[1]
+        _log_under_our_name()
         config = uvicorn.Config(
             app,
             # log_config=None keeps the project's logging (and its identity-number mask);
@@ -108,6 +131,11 @@ class HttpServer:
             lifespan="auto",
         )
         self.server = _Server(config)
+
+    @property
+    def url(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}"
 
     @property
     def started(self) -> bool:
@@ -130,6 +158,7 @@ class HttpServer:
                     task.result()
                     raise RuntimeError("the HTTP server stopped while starting")
                 await asyncio.sleep(0.01)
+            log.info("Listening on %s", self.url)
             yield task
         finally:
             self.stop()

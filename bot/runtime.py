@@ -15,6 +15,7 @@ from bot.conversation.engine import Engine, EngineConfig
 from bot.conversation.service import ConversationService, TurnAudit
 from bot.limits import DAY, LimitConfig, Limits
 from bot.reminders.consent import ChannelConsent
+from bot.store.activity import prune_activity
 from bot.store.conversations import ConversationStore, prune_audit
 from bot.store.database import Database
 from bot.store.inbound import prune_inbound
@@ -29,6 +30,7 @@ HEALTH_TIMEOUT = 2.0  # seconds /healthz waits for the database before calling i
 PRUNE_AT = day_time(3, 0)  # local time (TIMEZONE): the quietest hour
 CONVERSATION_IDLE = timedelta(days=1)
 INBOUND_KEPT = 8 * DAY  # inbound ids: longer than any webhook retry (7 days)
+ACTIVITY_KEPT = 2 * DAY  # when chats last wrote: longer than WhatsApp's 24-hour window
 
 # Channels that can write to a person later, so they offer expiry reminders (WhatsApp through
 # an approved template). The web chat cannot (a browser tab is gone once closed).
@@ -122,14 +124,17 @@ class Runtime:
         idle = await ConversationStore(self.db).prune_idle(CONVERSATION_IDLE)
         events = await LimitStore(self.db).prune(time.time() - DAY)
         seen = await prune_inbound(self.db, time.time() - INBOUND_KEPT)
+        wrote = await prune_activity(self.db, time.time() - ACTIVITY_KEPT)
         log.info(
             "Daily clean-up removed: audit records older than %d days: %d; idle "
-            "conversations: %d; spent limit events: %d; inbound ids: %d",
+            "conversations: %d; spent limit events: %d; inbound ids: %d; last-message "
+            "times past any window: %d",
             self.settings.database.audit_retention_days,
             audit,
             idle,
             events,
             seen,
+            wrote,
         )
 
     async def close(self) -> None:

@@ -1,8 +1,9 @@
 """The web chat: the same conversation as on Telegram, in a browser, one session per cookie.
 
 Routes (mounted into the project's single HTTP app):
-    GET  /              the chat page (static, no external resources: works offline)
-    GET  /static/...    its script and style (the same security headers as the page)
+    GET  /              the chat page (no external resources: works offline), in the language
+                        the conversation will speak: the session's choice, else the browser's
+    GET  /static/...    its script, style and icon (the same security headers as the page)
     POST /api/chat      one event in, the replies out (JSON)
 
 A session is a random token the server issued; only its hash is stored, and any other cookie
@@ -14,16 +15,18 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import html
 import logging
 import os
 import re
 import secrets
 from pathlib import Path
+from string import Template
 from typing import Any
 
 from starlette.datastructures import MutableHeaders
 from starlette.requests import Request
-from starlette.responses import FileResponse, JSONResponse, Response
+from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import Scope
@@ -33,13 +36,14 @@ from bot.conversation import texts
 from bot.conversation.events import Action, Button, ChatKind, Command, Event, Text
 from bot.conversation.replies import Keyboard, Message, Photo, Reply, Voice
 from bot.http import parse_json
-from bot.i18n import pick_locale, translator_for
+from bot.i18n import browser_locale, pick_locale, translator_for
 from bot.limits import network_of
 from bot.runtime import Runtime
 
 log = logging.getLogger(__name__)
 
 STATIC = Path(__file__).parent / "static"
+PAGE = Path(__file__).parent / "templates" / "index.html"
 COOKIE = "chat_session"
 MAX_BODY = 4096  # bytes: an identity number or a code is a few characters
 MAX_FIELD = 1000  # characters of text or button data accepted from the page
@@ -99,6 +103,13 @@ def ui_strings(locale: str) -> dict[str, str]:
         "placeholder": tr._("Type your number or the code"),
         "send": tr._("Send"),
     }
+
+
+def render_page(template: Template, locale: str) -> str:
+    """The chat page with its title, direction and labels filled in: right at load, before
+    the first reply (which carries the same strings, for a language switch later)."""
+    ui = {name: html.escape(value) for name, value in ui_strings(locale).items()}
+    return template.substitute(ui, lang=locale, dir="rtl" if locale == "ar" else "ltr")
 
 
 def _event(body: dict[str, Any], language: str | None, network: str | None) -> Event | None:
@@ -165,8 +176,20 @@ def web_routes(runtime: Runtime) -> list[BaseRoute]:
     proxies = runtime.settings.web.trusted_proxies
     default_locale = runtime.settings.app.default_locale
 
+    template = Template(PAGE.read_text(encoding="utf-8"))
+
     async def page(request: Request) -> Response:
-        response = FileResponse(STATIC / "index.html")
+        # The language the conversation will answer in (Engine.handle picks it the same way).
+        stored = None
+        token = request.cookies.get(COOKIE, "")
+        if _TOKEN_RE.fullmatch(token):
+            conv = await service.states.load_existing(CHANNEL, _chat_id(token))
+            stored = conv.locale if conv is not None else None
+        language = browser_locale(request.headers.get("accept-language"))
+        locale = pick_locale(stored, language, default_locale)
+        response = HTMLResponse(render_page(template, locale))
+        response.headers["Cache-Control"] = "no-cache"
+        response.headers["Vary"] = "Accept-Language, Cookie"
         _secure(response.headers)
         return response
 
@@ -189,7 +212,8 @@ def web_routes(runtime: Runtime) -> list[BaseRoute]:
         except ValueError as exc:
             log.info("Web chat: a request that is not readable JSON (%s)", exc)
             return JSONResponse({"error": "invalid JSON"}, 400)
-        language = request.headers.get("accept-language", "").split(",")[0] or None
+        # The browser's language, as Telegram's language_code: followed until the person picks.
+        language = browser_locale(request.headers.get("accept-language"))
         peer = request.client.host if request.client is not None else None
         address = client_address(peer, request.headers.getlist("x-forwarded-for"), proxies)
         # A peer that is no IP address (a Unix socket) shares one bucket: limits never fail open.

@@ -3,6 +3,8 @@ the application's HTTP app in, the conversation, replies out through the Graph A
 
 Reminders reach WhatsApp as the approved template WHATSAPP_REMINDER_TEMPLATE
 (bot/channels/whatsapp_sender.py, docs/whatsapp-templates.md), so its conversations offer them.
+Reminders and broadcasts go out on a Graph API client of their own, at WHATSAPP_RATE: live
+replies never wait for a connection behind a broadcast, nor for its pauses.
 """
 
 from __future__ import annotations
@@ -14,12 +16,15 @@ from starlette.routing import BaseRoute
 from bot.app import App
 from bot.channels.whatsapp_api import GraphClient
 from bot.channels.whatsapp_inbound import CHANNEL, WEBHOOK_PATH, Inbox, webhook_routes
+from bot.channels.whatsapp_receipts import BulkReceipts
 from bot.channels.whatsapp_render import deliver
-from bot.channels.whatsapp_sender import WhatsAppSender
+from bot.channels.whatsapp_sender import WhatsAppSender, bulk_pace, graph_client
 from bot.config import Settings
 from bot.conversation import texts
 from bot.conversation.replies import Reply
 from bot.i18n import translator_for
+from bot.reminders.delivery import workers_for
+from bot.store.activity import ChatActivity
 from bot.store.inbound import InboundSeen
 
 GRAPH_CONNECTIONS = 128
@@ -52,23 +57,20 @@ class WhatsAppBot:
         self.settings = settings
         # Connections for the calls in flight: each is a round trip of 50-200 ms, and a lookup
         # makes about five (bench/whatsapp.py: 32 capped it near 60 lookups/s at 100 ms).
-        self.client = GraphClient(
-            wa.api_url,
-            wa.api_version,
-            wa.phone_number_id,
-            wa.access_token.get_secret_value(),
-            pool_size=GRAPH_CONNECTIONS,
-        )
+        self.client = graph_client(settings, GRAPH_CONNECTIONS)
         runtime = core.runtime
         self.inbox = Inbox(
             runtime.conversations(CHANNEL),
             InboundSeen(runtime.db, CHANNEL),
             GraphReplier(self.client),
+            activity=ChatActivity(runtime.db, CHANNEL),
+            receipts=BulkReceipts(runtime.db),
         )
-        # Reminders (templates) and broadcasts. The pacer is shared with Telegram's
-        # (BROADCAST_RATE); WHATSAPP_RATE is not applied per channel yet.
-        self.sender = WhatsAppSender(self.client, wa.reminder_template)
-        core.add_sender(self.sender)
+        # Reminders (templates) and broadcasts, at WHATSAPP_RATE with a connection per send
+        # in flight, on their own client.
+        self.bulk_client = graph_client(settings, workers_for(wa.rate) + 1)
+        self.sender = WhatsAppSender(self.bulk_client, wa.reminder_template)
+        core.add_sender(self.sender, bulk_pace(settings))
         self._answering = False
         self._routes = webhook_routes(
             wa.verify_token.get_secret_value(), wa.app_secret.get_secret_value(), self.inbox
@@ -79,12 +81,16 @@ class WhatsAppBot:
 
     async def start(self) -> None:
         await self.client.initialize()
+        await self.bulk_client.initialize()
         self._answering = True
 
     async def stop(self) -> None:
         self._answering = False
-        await self.inbox.drain()  # messages being answered finish
+        # The core has stopped reminders and broadcasts already (their messages in flight
+        # finished); messages being answered finish here.
+        await self.inbox.drain()
         await self.client.shutdown()
+        await self.bulk_client.shutdown()
 
     def health(self) -> str:
         return "ok" if self._answering else "stopped"

@@ -7,7 +7,10 @@
                              order per chat, each message id once (Meta retries).
 
 Inbound messages become the conversation's events: text, a reply button or list row (by its
-id), a template's quick reply (by its payload), anything else "other".
+id), a template's quick reply (by its payload), anything else "other". Each message also
+records when its chat last wrote (WhatsApp's 24-hour window for typed broadcasts). Statuses
+(`statuses[]`: delivered, read, failed) update the delivery records of bulk messages and never
+produce a reply.
 """
 
 from __future__ import annotations
@@ -29,7 +32,9 @@ from bot.conversation.events import Action, Button, ChatKind, Command, Event, Ot
 from bot.conversation.replies import Reply
 from bot.conversation.service import ConversationService
 from bot.http import parse_json
+from bot.store.activity import ChatActivity
 from bot.store.inbound import InboundSeen
+from bot.store.receipts import Receipt, ReceiptStatus
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +56,9 @@ _OTHER: dict[str, OtherKind] = {
 }
 # WhatsApp has no commands; a person who types one of ours means it.
 _COMMANDS = frozenset({"start", "cancel", "help", "language", "reminders", "stop"})
+# A chat's last message time is written at most this often (seconds): one write fewer per
+# message of a busy conversation, at the cost of judging its window up to this much short.
+ACTIVITY_STEP = 60.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +66,7 @@ class Inbound:
     wa_id: str  # the chat: WhatsApp's id of the person (may stop being a phone number)
     message_id: str  # wamid..., what a retry repeats
     event: Event
+    sent_at: float | None = None  # the message's own `timestamp` (when the person sent it)
 
 
 def _field(message: dict[str, Any], name: str) -> dict[str, Any]:
@@ -98,8 +107,50 @@ def inbound(payload: object) -> list[Inbound]:
                 if not (isinstance(wa_id, str) and wa_id and isinstance(message_id, str)):
                     continue
                 # WhatsApp tells no language: the person's choice, else DEFAULT_LOCALE.
-                found.append(Inbound(wa_id, message_id, Event(_action(message), ChatKind.PRIVATE)))
+                event = Event(_action(message), ChatKind.PRIVATE)
+                found.append(Inbound(wa_id, message_id, event, _seconds(message.get("timestamp"))))
     return found
+
+
+def statuses(payload: object) -> list[Receipt]:
+    """The statuses of a webhook payload that say something; "sent" (nothing to learn),
+    unknown and malformed ones skipped."""
+    found: list[Receipt] = []
+    if not isinstance(payload, dict):
+        return found
+    for entry in _dicts(payload.get("entry")):
+        for change in _dicts(entry.get("changes")):
+            value = change.get("value")
+            if not isinstance(value, dict):
+                continue
+            for item in _dicts(value.get("statuses")):
+                receipt = receipt_of(item)
+                if receipt is not None:
+                    found.append(receipt)
+    return found
+
+
+_RECEIPTS = {status.value: status for status in ReceiptStatus}
+
+
+def receipt_of(item: dict[str, Any]) -> Receipt | None:
+    message_id, status = item.get("id"), _RECEIPTS.get(str(item.get("status")))
+    if not (isinstance(message_id, str) and message_id) or status is None:
+        return None
+    code = None
+    errors = item.get("errors")
+    if status is ReceiptStatus.FAILED and isinstance(errors, list) and errors:
+        first = errors[0]
+        value = first.get("code") if isinstance(first, dict) else None
+        code = value if isinstance(value, int) and not isinstance(value, bool) else None
+    return Receipt(message_id, status, code)
+
+
+def _seconds(value: object) -> float | None:
+    """Meta's `timestamp`: Unix seconds as a string of digits."""
+    if isinstance(value, str) and value.isascii() and value.isdecimal() and len(value) <= 12:
+        return float(value)
+    return None
 
 
 def _dicts(value: object) -> list[dict[str, Any]]:
@@ -124,6 +175,12 @@ class Replier(Protocol):
     async def send(self, wa_id: str, replies: Sequence[Reply]) -> None: ...
 
 
+class StatusRecorder(Protocol):
+    """Where statuses go (bot/channels/whatsapp_receipts.py)."""
+
+    async def record(self, receipts: Sequence[Receipt]) -> None: ...
+
+
 class Inbox:
     """Handles a post's messages after its 200: in order per chat, each id once."""
 
@@ -133,11 +190,17 @@ class Inbox:
         seen: InboundSeen,
         replier: Replier,
         clock: Callable[[], float] = time.time,
+        *,
+        activity: ChatActivity | None = None,
+        receipts: StatusRecorder | None = None,
     ) -> None:
         self.service = service
         self.seen = seen
         self.replier = replier
         self.clock = clock
+        self.activity = activity
+        self.receipts = receipts
+        self._recorded: dict[str, float] = {}  # chat -> last message time written
         self._last: dict[str, asyncio.Task[None]] = {}  # each chat's latest, chained
         self._tasks: set[asyncio.Task[None]] = set()
         self.closing = False  # set at shutdown: new posts get 503, so Meta delivers them later
@@ -147,8 +210,39 @@ class Inbox:
             before = self._last.get(message.wa_id)
             task = asyncio.create_task(self._after(before, message), name="whatsapp-message")
             self._last[message.wa_id] = task
-            self._tasks.add(task)
-            task.add_done_callback(self._done)
+            self._track(task)
+
+    def submit_statuses(self, receipts: Sequence[Receipt]) -> None:
+        if receipts and self.receipts is not None:
+            self._track(asyncio.create_task(self._record(receipts), name="whatsapp-statuses"))
+
+    def _track(self, task: asyncio.Task[None]) -> None:
+        self._tasks.add(task)
+        task.add_done_callback(self._done)
+
+    async def _record(self, receipts: Sequence[Receipt]) -> None:
+        assert self.receipts is not None
+        try:
+            await self.receipts.record(receipts)
+        except Exception:
+            log.exception("Could not record WhatsApp statuses")
+
+    async def _wrote(self, message: Inbound) -> None:
+        """When the chat last wrote: the message's own time (a retry delivered late is not
+        "now"), never later than now. Newer only, and at most once per ACTIVITY_STEP."""
+        if self.activity is None:
+            return
+        now = self.clock()
+        at = min(message.sent_at or now, now)
+        if at < self._recorded.get(message.wa_id, -ACTIVITY_STEP) + ACTIVITY_STEP:
+            return
+        if len(self._recorded) > 10_000:  # a cache: forgetting only costs a write
+            self._recorded.clear()
+        self._recorded[message.wa_id] = at
+        try:
+            await self.activity.record(message.wa_id, at)
+        except Exception:  # the answer matters more; a missed time only narrows the window
+            log.exception("Could not record when a WhatsApp chat wrote")
 
     def _done(self, task: asyncio.Task[None]) -> None:
         self._tasks.discard(task)
@@ -161,6 +255,7 @@ class Inbox:
         try:
             if not await self.seen.first_time(message.message_id, self.clock()):
                 return  # Meta's retry of a message already answered
+            await self._wrote(message)
             # The read receipt goes beside the answer, not before it: against the Graph API
             # every call is a round trip (bench/whatsapp.py).
             receipt = asyncio.create_task(self.replier.mark_read(message.message_id))
@@ -219,6 +314,7 @@ def webhook_routes(verify_token: str, app_secret: str, inbox: Inbox) -> list[Bas
             log.warning("WhatsApp webhook: a signed post that is not readable JSON")
             return Response(status_code=400)
         inbox.submit(inbound(payload))
+        inbox.submit_statuses(statuses(payload))
         return Response()
 
     return [

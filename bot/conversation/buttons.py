@@ -16,7 +16,8 @@ carry `stop_sub:<id>` and broadcasts `stop_all`, and a tap on them days later mu
     remind:<tag>              RemindMe        tag: the first hex digits of the number's HMAC
     stop_sub:<id>             StopOne         one subscription
     stop_all                  StopAll
-    bc:a:<audience>           BroadcastAudience   the admin's broadcast dialogue (Audience.parse)
+    bc:ch:<channel>           BroadcastChannel    the admin's broadcast dialogue: which channel
+    bc:a:<audience>           BroadcastAudience   ... then who (Audience.parse)
     bc:insurers · bc:template · bc:send · bc:cancel
     bc:halt:<id>              BroadcastHalt   stop a running broadcast
 
@@ -86,6 +87,11 @@ class StopAll:
 
 
 @dataclass(frozen=True, slots=True)
+class BroadcastChannel:
+    channel: str  # telegram, whatsapp or all (checked by the dialogue)
+
+
+@dataclass(frozen=True, slots=True)
 class BroadcastAudience:
     audience: str  # as bot.domain.audience.Audience.parse reads it (checked there)
 
@@ -126,6 +132,7 @@ ButtonData = (
     | RemindMe
     | StopOne
     | StopAll
+    | BroadcastChannel
     | BroadcastAudience
     | BroadcastInsurers
     | BroadcastTemplate
@@ -134,7 +141,8 @@ ButtonData = (
     | BroadcastHalt
 )
 BroadcastButton = (
-    BroadcastAudience
+    BroadcastChannel
+    | BroadcastAudience
     | BroadcastInsurers
     | BroadcastTemplate
     | BroadcastSend
@@ -170,6 +178,8 @@ def encode(button: ButtonData) -> str:
             data = f"remind:{tag}"
         case StopOne(subscription_id=number):
             data = f"stop_sub:{number}"
+        case BroadcastChannel(channel=channel):
+            data = f"bc:ch:{channel}"
         case BroadcastAudience(audience=audience):
             data = f"bc:a:{audience}"
         case BroadcastHalt(broadcast_id=number):
@@ -205,6 +215,8 @@ def decode(data: str) -> ButtonData | None:
         case "bc":
             if rest.startswith("a:"):
                 return BroadcastAudience(rest[2:])
+            if rest.startswith("ch:"):
+                return BroadcastChannel(rest[3:])
             if rest.startswith("halt:"):
                 number = _id(rest[5:])
                 return None if number is None else BroadcastHalt(number)

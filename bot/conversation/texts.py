@@ -183,7 +183,8 @@ def captcha_caption(tr: Translator, masked: str, audio: bool = False) -> str:
 
 
 def image_alt(tr: Translator) -> str:
-    return tr._("Image code, six digits")
+    # What the image is, and its alternative: the caption beside it already says what to do.
+    return tr._("Image code (an audio code is offered too)")
 
 
 def audio_label(tr: Translator) -> str:

@@ -78,6 +78,21 @@ class Audience:
         return self.kind.value
 
 
+class ChannelChoice(StrEnum):
+    """Where a broadcast goes (`--channel`, the dialogue's first question): one channel's
+    subscribers, or every channel's that can be reached."""
+
+    TELEGRAM = "telegram"
+    WHATSAPP = "whatsapp"
+    ALL = "all"
+
+    def pick(self, available: tuple[str, ...]) -> tuple[str, ...]:
+        """The channels of `available` this choice takes."""
+        if self is ChannelChoice.ALL:
+            return available
+        return tuple(channel for channel in available if channel == self.value)
+
+
 class Template(StrEnum):
     EXPIRY = "expiry"  # the personalised expiry reminder, one per subscription
 

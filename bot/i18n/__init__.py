@@ -7,6 +7,7 @@ from bot.i18n.catalog import (
     N_,
     SUPPORTED,
     Translator,
+    browser_locale,
     pick_locale,
     translator_for,
 )
@@ -19,6 +20,7 @@ __all__ = [
     "N_",
     "SUPPORTED",
     "Translator",
+    "browser_locale",
     "days_text",
     "for_rtl",
     "format_date",

@@ -48,6 +48,26 @@ def pick_locale(stored: str | None, platform_code: str | None, default: str) -> 
     return _match(stored) or _match(platform_code) or _match(default) or DEFAULT_LOCALE
 
 
+def browser_locale(accept_language: str | None) -> str | None:
+    """The language we speak that a browser's Accept-Language prefers most, if any:
+    'fr-FR,en;q=0.8' -> 'en'; 'en;q=0.5, ar-SA' -> 'ar'; 'fr' -> None (the default applies)."""
+    ranked: list[tuple[float, int, str]] = []
+    for position, entry in enumerate((accept_language or "").split(",")):
+        tag, _, params = entry.partition(";")
+        weight = 1.0
+        for param in params.split(";"):
+            name, _, value = param.strip().partition("=")
+            if name.lower() == "q":
+                try:
+                    weight = float(value)
+                except ValueError:
+                    weight = 0.0
+        locale = _match(tag)
+        if locale is not None and weight > 0:
+            ranked.append((-weight, position, locale))
+    return min(ranked)[2] if ranked else None
+
+
 def po_path(locale: str) -> Traversable:
     return LOCALES_DIR / locale / "LC_MESSAGES" / f"{DOMAIN}.po"
 

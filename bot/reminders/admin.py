@@ -1,6 +1,8 @@
 """The admin's broadcast dialogue, channel-neutral (Telegram's adapter sends and edits).
 
-    /broadcast            -> audience buttons (all, expiring 30/7 days, expired, by insurer)
+    /broadcast            -> with more than one channel delivering: which channel (Telegram,
+                             WhatsApp, all); then audience buttons (all, expiring 30/7 days,
+                             expired, by insurer)
     audience              -> content: the built-in reminder button, or the admin types a text
     content               -> preview (exactly what a recipient sees) + count, «Send» / «Cancel»
     «Send»                -> the broadcast is recorded; the adapter starts it with a progress
@@ -26,6 +28,7 @@ from bot.conversation.buttons import (
     BroadcastAudience,
     BroadcastButton,
     BroadcastCancel,
+    BroadcastChannel,
     BroadcastHalt,
     BroadcastInsurers,
     BroadcastSend,
@@ -40,6 +43,7 @@ from bot.domain.audience import (
     AudienceKind,
     BadAudience,
     BadContent,
+    ChannelChoice,
     Content,
 )
 from bot.domain.policy import Insurer
@@ -58,6 +62,7 @@ COMMANDS = frozenset({"broadcast", "broadcasts"})
 
 
 class DraftStep(StrEnum):
+    CHANNEL = "channel"
     AUDIENCE = "audience"
     CONTENT = "content"
     CONFIRM = "confirm"
@@ -65,6 +70,7 @@ class DraftStep(StrEnum):
 
 class Draft(BaseModel):
     step: DraftStep = DraftStep.AUDIENCE
+    channel: ChannelChoice = ChannelChoice.ALL
     audience: str | None = None  # as Audience.parse reads it
     text: str | None = None  # the typed message; None with the built-in reminder
     touched_at: float = 0.0
@@ -149,8 +155,15 @@ class AdminDialogue:
         return None
 
     async def _start(self, chat_id: str, tr: Translator, now: float) -> AdminAnswer:
+        if len(self.service.broadcasts.channels()) > 1:
+            await self.drafts.save(chat_id, Draft(step=DraftStep.CHANNEL), now)
+            return AdminAnswer([texts.choose_channel(tr)])
         await self.drafts.save(chat_id, Draft(), now)
-        active = await self.service.subscriptions.count_active()
+        return await self._audiences(Draft(), tr)
+
+    async def _audiences(self, draft: Draft, tr: Translator) -> AdminAnswer:
+        channels = self.service.broadcasts.channels(draft.channel)
+        active = await self.service.subscriptions.count_active(channels)
         return AdminAnswer([texts.choose_audience(tr, active)])
 
     async def _button(
@@ -160,6 +173,14 @@ class AdminDialogue:
         if isinstance(button, BroadcastCancel):
             await self.drafts.drop(chat_id)
             return AdminAnswer([texts.cancelled(tr)])
+        if isinstance(button, BroadcastChannel) and step is DraftStep.CHANNEL:
+            try:
+                draft.channel = ChannelChoice(button.channel)
+            except ValueError:
+                return AdminAnswer([texts.stale(tr)])
+            draft.step = DraftStep.AUDIENCE
+            await self.drafts.save(chat_id, draft, now)
+            return await self._audiences(draft, tr)
         if isinstance(button, BroadcastInsurers) and step is DraftStep.AUDIENCE:
             insurers = await self.service.subscriptions.insurers_of_subscribers()
             return AdminAnswer([texts.choose_insurer(tr, insurers)])
@@ -194,7 +215,9 @@ class AdminDialogue:
         audience = Audience.parse(draft.audience)
         insurer = await self._insurer(audience)
         try:
-            preview = await self.service.broadcasts.preview(audience, content)
+            preview = await self.service.broadcasts.preview(
+                audience, content, channel=draft.channel
+            )
         except UnknownInsurer:
             preview = None
         if preview is None or not preview.recipients or preview.sample is None:
@@ -202,11 +225,25 @@ class AdminDialogue:
             return AdminAnswer([texts.nobody(tr, audience, insurer)])
         draft.step = DraftStep.CONFIRM
         await self.drafts.save(chat_id, draft, now)
+        channels = self.service.broadcasts.channels(draft.channel)
+        # Typed text on a channel with a window (WhatsApp): say so before «Send».
+        windowed = content.text is not None and any(
+            (pace := self.service.deliverer.pace(channel)) is not None and pace.window
+            for channel in channels
+        )
+        several = len(self.service.broadcasts.channels()) > 1
         return AdminAnswer(
             [
                 texts.preview_head(tr),
                 preview.sample,
-                texts.confirm(tr, audience, insurer, preview.recipients),
+                texts.confirm(
+                    tr,
+                    audience,
+                    insurer,
+                    preview.recipients,
+                    channel=draft.channel if several else None,
+                    windowed=windowed,
+                ),
             ]
         )
 
@@ -217,7 +254,7 @@ class AdminDialogue:
         await self.drafts.drop(chat_id)
         try:
             broadcast_id = await self.service.broadcasts.create(
-                audience, self._content(draft), f"{self.channel}:{chat_id}"
+                audience, self._content(draft), f"{self.channel}:{chat_id}", channel=draft.channel
             )
         except (EmptyAudience, UnknownInsurer):
             return AdminAnswer([texts.nobody(tr, audience, await self._insurer(audience))])

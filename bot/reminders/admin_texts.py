@@ -8,6 +8,7 @@ from __future__ import annotations
 from bot.conversation.buttons import (
     BroadcastAudience,
     BroadcastCancel,
+    BroadcastChannel,
     BroadcastHalt,
     BroadcastInsurers,
     BroadcastSend,
@@ -15,7 +16,7 @@ from bot.conversation.buttons import (
     encode,
 )
 from bot.conversation.replies import ButtonSpec, Keyboard, Message, fit_label
-from bot.domain.audience import Audience
+from bot.domain.audience import Audience, ChannelChoice
 from bot.domain.policy import Insurer
 from bot.i18n import Translator
 from bot.reminders.texts import audience_text
@@ -38,6 +39,29 @@ def plain(tr: Translator, text: str) -> Message:
 
 def _cancel_row(tr: Translator) -> tuple[ButtonSpec, ...]:
     return (ButtonSpec(tr._("Cancel"), _CANCEL),)
+
+
+def channel_name(tr: Translator, choice: ChannelChoice) -> str:
+    if choice is ChannelChoice.TELEGRAM:
+        return tr._("Telegram")
+    if choice is ChannelChoice.WHATSAPP:
+        return tr._("WhatsApp")
+    return tr._("All channels")
+
+
+def choose_channel(tr: Translator) -> Message:
+    rows = ((ChannelChoice.TELEGRAM, ChannelChoice.WHATSAPP), (ChannelChoice.ALL,))
+    buttons: Keyboard = (
+        *(
+            tuple(
+                ButtonSpec(channel_name(tr, choice), encode(BroadcastChannel(choice.value)))
+                for choice in row
+            )
+            for row in rows
+        ),
+        _cancel_row(tr),
+    )
+    return _message(tr, tr._("New broadcast. On which channel?"), buttons)
 
 
 def choose_audience(tr: Translator, subscribers: int) -> Message:
@@ -105,17 +129,35 @@ def preview_head(tr: Translator) -> Message:
     return _message(tr, tr._("Preview: this is exactly what a recipient will see:"))
 
 
-def confirm(tr: Translator, audience: Audience, insurer: Insurer | None, count: int) -> Message:
-    text = "\n".join(
-        [
-            tr._("Audience: {audience}.", audience=audience_text(audience, tr, insurer)),
-            tr.ngettext(
-                "It goes to {n} recipient. Send it?",
-                "It goes to {n} recipients. Send it?",
-                count,
-            ),
-        ]
+def confirm(
+    tr: Translator,
+    audience: Audience,
+    insurer: Insurer | None,
+    count: int,
+    *,
+    channel: ChannelChoice | None = None,
+    windowed: bool = False,
+) -> Message:
+    """`channel`: named when there was a choice; `windowed`: a typed text that WhatsApp's
+    24-hour window will keep from some of them."""
+    lines = [tr._("Audience: {audience}.", audience=audience_text(audience, tr, insurer))]
+    if channel is not None:
+        lines.append(tr._("Channel: {channel}.", channel=channel_name(tr, channel)))
+    if windowed:
+        lines.append(
+            tr._(
+                "On WhatsApp, a typed message reaches only those who wrote to the bot in the "
+                "last 24 hours; the others are counted apart in the report, not as failed."
+            )
+        )
+    lines.append(
+        tr.ngettext(
+            "It goes to {n} recipient. Send it?",
+            "It goes to {n} recipients. Send it?",
+            count,
+        )
     )
+    text = "\n".join(lines)
     return _message(
         tr, text, ((ButtonSpec(tr._("Send"), _SEND), ButtonSpec(tr._("Cancel"), _CANCEL)),)
     )

@@ -19,7 +19,7 @@ from typing import Literal
 from zoneinfo import ZoneInfo
 
 from bot.conversation.replies import Message
-from bot.domain.audience import Audience, Content
+from bot.domain.audience import Audience, ChannelChoice, Content
 from bot.domain.policy import Insurer, today_in
 from bot.i18n import Translator, translator_for
 from bot.reminders.delivery import Deliverer, Progress, ProgressCallback
@@ -76,6 +76,7 @@ class BroadcastReport:
     outcome: Outcome
     took_seconds: float
     sent_this_run: int = 0
+    stopped_because: str | None = None  # the sender became unusable (e.g. a refused token)
 
     @property
     def rate(self) -> float:
@@ -99,6 +100,8 @@ class BroadcastReport:
             s.resent,
             self.took_seconds,
             tr,
+            outside_window=s.outside_window,
+            stopped_because=self.stopped_because,
         )
 
 
@@ -113,6 +116,7 @@ def progress_message(broadcast_id: int, progress: Progress, tr: Translator) -> s
         progress.remaining,
         progress.eta_seconds,
         tr,
+        outside_window=progress.outside_window,
     )
 
 
@@ -167,20 +171,32 @@ class BroadcastJob:
         self.content = content
         self.today = today
 
-    async def page(self, after_seq: int, limit: int) -> list[Recipient]:
-        return await self.store.page(self.broadcast_id, after_seq, limit)
+    @property
+    def free_form(self) -> bool:
+        return self.content.text is not None
 
-    async def claim(self, recipient: Recipient) -> Claim:
-        return await self.store.claim(recipient.key)
+    async def channels(self) -> list[str]:
+        return await self.store.channels(self.broadcast_id)
+
+    async def page(self, channel: str, after_seq: int, limit: int) -> list[Recipient]:
+        return await self.store.page(self.broadcast_id, channel, after_seq, limit)
+
+    async def claim(self, recipient: Recipient, reachable_since: float | None) -> Claim:
+        return await self.store.claim(recipient.key, reachable_since)
 
     def render(self, recipient: Recipient) -> Message | None:
         # "Today" when it is sent: a broadcast resumed tomorrow counts days from tomorrow.
         return render(self.content, recipient, self.today())
 
     async def finish(
-        self, recipient: Recipient, status: DeliveryStatus, reason: str | None, attempts: int
+        self,
+        recipient: Recipient,
+        status: DeliveryStatus,
+        reason: str | None,
+        attempts: int,
+        message_id: str | None = None,
     ) -> None:
-        await self.store.ledger.finish(recipient.key, status.value, reason, attempts)
+        await self.store.ledger.finish(recipient.key, status.value, reason, attempts, message_id)
 
     async def release(self, recipient: Recipient) -> None:
         await self.store.ledger.release(recipient.key)
@@ -218,12 +234,21 @@ class BroadcastRunner:
     def _today(self, today: date | None) -> date:
         return today or self.today()
 
+    def channels(self, choice: ChannelChoice = ChannelChoice.ALL) -> tuple[str, ...]:
+        """The channels a broadcast with this choice reaches from here (those with a sender)."""
+        return choice.pick(self.deliverer.channels)
+
     async def preview(
-        self, audience: Audience, content: Content, *, today: date | None = None
+        self,
+        audience: Audience,
+        content: Content,
+        *,
+        channel: ChannelChoice = ChannelChoice.ALL,
+        today: date | None = None,
     ) -> BroadcastPreview:
         """Raises UnknownInsurer for an insurer audience with an unknown code."""
         await self.store.check_audience(audience)
-        day, channels = self._today(today), self.deliverer.channels
+        day, channels = self._today(today), self.channels(channel)
         count = await self.store.count_audience(audience, content, day, channels)
         sample = await self.store.sample(audience, content, day, channels)
         message = render(content, sample, day) if sample is not None else None
@@ -237,6 +262,7 @@ class BroadcastRunner:
         content: Content,
         created_by: str,
         *,
+        channel: ChannelChoice = ChannelChoice.ALL,
         today: date | None = None,
         progress_ref: str | None = None,
     ) -> int:
@@ -252,15 +278,16 @@ class BroadcastRunner:
             content,
             created_by,
             self._today(today),
-            self.deliverer.channels,
+            self.channels(channel),
             progress_ref,
         )
         self._reserved.add(broadcast_id)
         log.info(
-            "broadcast #%d created by %s: %s, %d recipients",
+            "broadcast #%d created by %s: %s on %s, %d recipients",
             broadcast_id,
             created_by,
             audience,
+            channel,
             total,
         )
         return broadcast_id
@@ -308,6 +335,7 @@ class BroadcastRunner:
                     failed=counts.get(DeliveryStatus.FAILED, 0),
                     blocked=counts.get(DeliveryStatus.BLOCKED, 0),
                     skipped=counts.get(DeliveryStatus.SKIPPED, 0),
+                    outside_window=await self.store.outside_window(broadcast_id),
                 )
                 job = BroadcastJob(self.store, broadcast_id, summary.content, self.today)
                 result = await self.deliverer.run(job, progress, on_progress)
@@ -325,7 +353,7 @@ class BroadcastRunner:
         final = await self.store.get(broadcast_id)
         assert final is not None
         took = self.monotonic() - started
-        return BroadcastReport(final, outcome, took, final.sent - sent_before)
+        return BroadcastReport(final, outcome, took, final.sent - sent_before, result.aborted)
 
     async def resume_unfinished(
         self,

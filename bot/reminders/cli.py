@@ -1,8 +1,10 @@
 """`python -m bot remind` and `python -m bot broadcast`: the operator's (and cron's) view.
 
-Output is English: it is for operators, not for the people the bot serves. Which channel the
-messages leave on (its name and how to open a bulk sender) is given by the entry point
-(`bot.__main__`): reminders do not import the channels (see ARCHITECTURE.md, Layering).
+Output is English: it is for operators, not for the people the bot serves. Which channels
+the messages can leave on (their names, whether they are configured, how to open a bulk sender,
+their pace) is given by the entry point (`bot.__main__`): reminders do not import the channels
+(see ARCHITECTURE.md, Layering). `remind` sends on every configured channel; `broadcast` on
+those `--channel` chooses (default all); `--resume` opens every configured one.
 """
 
 from __future__ import annotations
@@ -25,9 +27,10 @@ if TYPE_CHECKING:  # the parser is built for every command; the heavy imports ar
 
     from bot.config import Settings
     from bot.conversation.replies import Message
-    from bot.domain.audience import Audience, Content
+    from bot.domain.audience import Audience, ChannelChoice, Content
     from bot.reminders.broadcast import BroadcastPreview, BroadcastReport
     from bot.reminders.delivery import Progress, ProgressCallback
+    from bot.reminders.pacing import Pace
     from bot.reminders.sending import Sender
     from bot.reminders.service import ReminderService
     from bot.store.database import Database
@@ -37,11 +40,15 @@ EXIT_OK, EXIT_FAILURES, EXIT_BAD_INPUT, EXIT_BUSY, EXIT_CONFIG = 0, 1, 2, 3, 78
 
 @dataclass(frozen=True, slots=True)
 class BulkChannel:
-    """The channel the commands send on: its name, and `open(settings, in_flight)`, a sender
-    for that many concurrent sends to use as `async with` (e.g. Telegram's `bulk_sender`)."""
+    """A channel the commands can send on: its name, `open(settings, in_flight)`, a sender
+    for that many concurrent sends to use as `async with` (e.g. Telegram's `bulk_sender`),
+    its `pace(settings)`, and `missing(settings)`: None when it is configured, else what to
+    set (one line)."""
 
     name: str
     open: Callable[[Settings, int], AbstractAsyncContextManager[Sender]]
+    pace: Callable[[Settings], Pace]
+    missing: Callable[[Settings], str | None]
 
 
 def add_remind_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -67,6 +74,13 @@ def add_broadcast_parser(commands: argparse._SubParsersAction[argparse.ArgumentP
         "--resume ID).",
     )
     cast.add_argument("--audience", help="all | expiring:N | expired | insurer:CODE")
+    cast.add_argument(
+        "--channel",
+        choices=["telegram", "whatsapp", "all"],
+        default="all",
+        help="whose subscribers: one channel's, or every configured channel's (default all). "
+        "On WhatsApp a typed text reaches only those who wrote in the last 24 hours",
+    )
     what = cast.add_mutually_exclusive_group()
     what.add_argument("--template", choices=["expiry"], help="the personalised expiry reminder")
     what.add_argument("--text", help="the message text (plain text)")
@@ -80,20 +94,22 @@ def add_broadcast_parser(commands: argparse._SubParsersAction[argparse.ArgumentP
 # ------------------------------------------------------------------------------ remind
 
 
-async def run_remind(settings: Settings, args: argparse.Namespace, channel: BulkChannel) -> int:
+async def run_remind(
+    settings: Settings, args: argparse.Namespace, channels: list[BulkChannel]
+) -> int:
     from bot.store.setup import open_store
 
     db = await open_store(settings)
     try:
         if args.dry_run:
-            service = _service(db, settings, channel, None)
+            service = _service(db, settings, channels, None)
             report = await service.reminder_pass.run(args.date, dry_run=True)
             print(report.summary())
             return EXIT_OK
-        async with _bulk_sender(settings, channel) as sender:
-            if sender is None:
+        async with _bulk_senders(settings, channels, all_wanted=False) as senders:
+            if senders is None:
                 return EXIT_CONFIG
-            service = _service(db, settings, channel, sender)
+            service = _service(db, settings, channels, senders)
             with _stop_on_signals(service.deliverer.stop_all), _bar("Reminders") as show:
                 report = await service.reminder_pass.run(args.date, progress=show)
         print(report.summary())
@@ -110,15 +126,20 @@ async def run_remind(settings: Settings, args: argparse.Namespace, channel: Bulk
 # --------------------------------------------------------------------------- broadcast
 
 
-async def run_broadcast(settings: Settings, args: argparse.Namespace, channel: BulkChannel) -> int:
-    from bot.domain.audience import BadAudience, BadContent
+async def run_broadcast(
+    settings: Settings, args: argparse.Namespace, channels: list[BulkChannel]
+) -> int:
+    from bot.domain.audience import BadAudience, BadContent, ChannelChoice
     from bot.store.broadcasts import EmptyAudience, UnknownInsurer
     from bot.store.setup import open_store
 
+    choice = ChannelChoice(args.channel)
+    # A resumed broadcast goes on to whoever it still has, on every configured channel.
+    wanted = channels if args.resume is not None else _chosen(channels, choice)
     db = await open_store(settings)
     try:
         if args.list:
-            await _list(_service(db, settings, channel, None))
+            await _list(_service(db, settings, channels, None))
             return EXIT_OK
         if args.resume is None:
             try:
@@ -128,7 +149,7 @@ async def run_broadcast(settings: Settings, args: argparse.Namespace, channel: B
                 return EXIT_BAD_INPUT
         if args.dry_run and args.resume is None:
             try:
-                dry = _service(db, settings, channel, None)
+                dry = _service(db, settings, wanted, None)
                 preview = await dry.broadcasts.preview(audience, content)
             except UnknownInsurer as exc:
                 print(f"broadcast: {exc}", file=sys.stderr)
@@ -136,10 +157,11 @@ async def run_broadcast(settings: Settings, args: argparse.Namespace, channel: B
             _print_preview(preview)
             print("Dry run: nothing sent, nothing recorded.")
             return EXIT_OK
-        async with _bulk_sender(settings, channel) as sender:
-            if sender is None:
+        all_wanted = args.resume is None and choice is not ChannelChoice.ALL
+        async with _bulk_senders(settings, wanted, all_wanted=all_wanted) as senders:
+            if senders is None:
                 return EXIT_CONFIG
-            service = _service(db, settings, channel, sender)
+            service = _service(db, settings, wanted, senders)
             if args.resume is not None:
                 broadcast_id = args.resume
             else:
@@ -165,8 +187,8 @@ async def run_broadcast(settings: Settings, args: argparse.Namespace, channel: B
             others = await service.leases.held_elsewhere()
             if others:
                 print(
-                    f"Note: another process is sending too ({', '.join(others)}); Telegram's "
-                    "limit is shared, so expect pauses.",
+                    f"Note: another process is sending too ({', '.join(others)}); the "
+                    "platforms' limits are shared, so expect pauses.",
                     file=sys.stderr,
                 )
             with (
@@ -218,6 +240,11 @@ def _login() -> str:
         return "unknown"
 
 
+def _chosen(channels: list[BulkChannel], choice: ChannelChoice) -> list[BulkChannel]:
+    names = choice.pick(tuple(channel.name for channel in channels))
+    return [channel for channel in channels if channel.name in names]
+
+
 def _print_preview(preview: BroadcastPreview) -> None:
     print(f"Audience: {preview.audience}")
     print(f"Recipients: {preview.recipients:,}")
@@ -236,9 +263,13 @@ async def _print_report(service: ReminderService, report: BroadcastReport) -> in
     s = report.summary
     print(
         f"Broadcast #{s.id} {report.outcome}: {s.total:,} recipients; sent {s.sent:,}, "
-        f"failed {s.failed:,}, blocked {s.blocked:,}, skipped {s.skipped:,} "
+        f"failed {s.failed:,}, blocked {s.blocked:,}, skipped {s.skipped - s.outside_window:,} "
         f"(opted out or cancelled), remaining {s.remaining:,}."
     )
+    if s.outside_window:
+        print(f"Outside WhatsApp's 24-hour window (not sent): {s.outside_window:,}.")
+    if report.stopped_because:
+        print(f"Stopped: {report.stopped_because}")
     if s.resent:
         print(f"Sent again after a restart (may have arrived twice): {s.resent:,}.")
     if report.took_seconds:
@@ -278,36 +309,54 @@ async def _list(service: ReminderService) -> None:
 
 
 def _service(
-    db: Database, settings: Settings, channel: BulkChannel, sender: Sender | None
+    db: Database,
+    settings: Settings,
+    channels: list[BulkChannel],
+    senders: dict[str, Sender] | None,
 ) -> ReminderService:
+    """With `senders` None (a dry run, a listing), stand-ins for `channels`: previews count
+    their chats, nothing goes out."""
     from bot.reminders.sending import SenderUnavailable
     from bot.reminders.service import ReminderService
 
     class NotSending:
-        """Stands in for the channel in dry runs: previews count its chats, nothing goes out."""
-
         def __init__(self, name: str) -> None:
             self.channel = name
 
         async def send(self, chat_id: str, message: Message) -> None:
             raise SenderUnavailable("dry run")
 
-    chosen: Sender = sender if sender is not None else NotSending(channel.name)
-    return ReminderService(db, settings, {channel.name: chosen}, progress_every=1.0)
+    if senders is None:
+        senders = {channel.name: NotSending(channel.name) for channel in channels}
+    paces = {channel.name: channel.pace(settings) for channel in channels}
+    return ReminderService(db, settings, senders, paces=paces, progress_every=1.0)
 
 
 @contextlib.asynccontextmanager
-async def _bulk_sender(settings: Settings, channel: BulkChannel) -> AsyncIterator[Sender | None]:
-    """The channel's bulk sender (a TelegramSender on its own Bot), or None (after saying
-    why) without a token."""
-    if settings.telegram.bot_token is None:
-        print("TELEGRAM_BOT_TOKEN is not set: nothing can be sent (see .env.example).")
-        yield None
-        return
+async def _bulk_senders(
+    settings: Settings, channels: list[BulkChannel], *, all_wanted: bool
+) -> AsyncIterator[dict[str, Sender] | None]:
+    """A bulk sender for each configured one of `channels`, on connections of its own; None
+    (after saying what to set) when none is configured, or when `all_wanted` and one is
+    not (the operator named it). Unconfigured channels are otherwise left out quietly:
+    "all" means every configured one."""
     from bot.reminders.delivery import workers_for
 
-    async with channel.open(settings, workers_for(settings.broadcast.rate)) as sender:
-        yield sender
+    missing = {channel.name: channel.missing(settings) for channel in channels}
+    ready = [channel for channel in channels if missing[channel.name] is None]
+    unset = [text for text in missing.values() if text is not None]
+    if not ready or (all_wanted and unset):
+        print(f"{'; '.join(unset)}: nothing can be sent (see .env.example).")
+        yield None
+        return
+    async with contextlib.AsyncExitStack() as stack:
+        senders: dict[str, Sender] = {}
+        for channel in ready:
+            in_flight = workers_for(channel.pace(settings).rate)
+            senders[channel.name] = await stack.enter_async_context(
+                channel.open(settings, in_flight)
+            )
+        yield senders
 
 
 @contextlib.contextmanager
@@ -354,8 +403,10 @@ def _bar(title: str) -> Iterator[ProgressCallback]:
         async def show(p: Progress) -> None:
             done = p.total - p.remaining
             counts = f"sent {p.sent:,} failed {p.failed:,} blocked {p.blocked:,}"
+            if p.outside_window:
+                counts += f" outside 24 h {p.outside_window:,}"
             if p.paused_for > 0:
-                counts += f" (Telegram asked to wait {p.paused_for:.0f} s)"
+                counts += f" (asked to slow down: waiting {p.paused_for:.0f} s)"
             bar.update(task, total=p.total, completed=done, counts=counts)
 
         yield show
@@ -369,9 +420,12 @@ def _log_lines(title: str) -> ProgressCallback:
             return
         last[0] = p.elapsed
         eta = p.eta_seconds
+        outside = (
+            f", outside WhatsApp's 24-hour window {p.outside_window:,}" if p.outside_window else ""
+        )
         print(
             f"{title}: sent {p.sent:,}, failed {p.failed:,}, blocked {p.blocked:,}, "
-            f"skipped {p.skipped:,}, remaining {p.remaining:,}"
+            f"skipped {p.skipped - p.outside_window:,}{outside}, remaining {p.remaining:,}"
             + (f", about {eta:.0f} s left" if eta is not None and p.remaining else ""),
             flush=True,
         )

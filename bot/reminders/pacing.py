@@ -1,8 +1,10 @@
-"""Pace of bulk sending: an overall rate, a flood-control pause, and one message/s per chat.
+"""Pace of bulk sending: an overall rate, a flood-control pause, and a gap per chat.
 
-One `Pacer` is shared by everything that sends in bulk in a process (the daily reminder pass
-and broadcasts), so together they never exceed `BROADCAST_RATE` and a 429 from Telegram pauses
-all of them: the flood limit is per bot, not per job.
+Each channel has its own `Pace` (Telegram: BROADCAST_RATE and a second per chat; WhatsApp:
+WHATSAPP_RATE and 6 s per person). One `Pacer` per channel is shared by everything that sends
+in bulk on it in a process (the daily reminder pass and broadcasts), so together they never
+exceed the channel's rate, and a "too many" from the platform (Telegram's 429, WhatsApp's
+130429) pauses all of them on that channel: the limit is per bot or number, not per job.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import math
 import time
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
 
 Clock = Callable[[], float]
 Sleep = Callable[[float], Awaitable[None]]
@@ -100,8 +103,35 @@ class Pacer:
         return max(0.0, self._paused_until - self._clock())
 
 
+class ChatTurn:
+    """One chat's turn (`ChatSpacing.turn`): `started()` as each attempt leaves, `again()`
+    before a retry."""
+
+    __slots__ = ("_chat", "_spacing")
+
+    def __init__(self, spacing: ChatSpacing, chat: str) -> None:
+        self._spacing = spacing
+        self._chat = chat
+
+    def started(self) -> None:
+        """An attempt to this chat is leaving now: the next waits `interval` from here."""
+        self._spacing._last[self._chat] = self._spacing._clock()
+
+    async def again(self, at_least: float = 0.0) -> None:
+        """Before a retry: until `interval` (or `at_least`, if longer) after the last attempt."""
+        spacing = self._spacing
+        last = spacing._last.get(self._chat, -math.inf)
+        await spacing._until(last + max(spacing.interval, at_least))
+
+
 class ChatSpacing:
-    """At most one message per `interval` to the same chat (a family gets several reminders)."""
+    """At most one message per `interval` to the same chat (a family gets several reminders;
+    WhatsApp refuses a second message to one person within about 6 s).
+
+    Measured between the moments the sends leave, not when they were queued: a send held back
+    by a pause pushes the next one to the same chat back too. One send (with its retries) to a
+    chat at a time; other chats are not held up.
+    """
 
     def __init__(
         self,
@@ -113,17 +143,52 @@ class ChatSpacing:
         self.interval = interval
         self._clock = clock
         self._sleep = sleep
-        self._next: dict[str, float] = {}
+        self._last: dict[str, float] = {}  # when the last attempt to the chat left
+        self._busy: dict[str, asyncio.Future[None]] = {}  # chats with a turn under way
 
-    async def wait(self, chat: str) -> None:
-        now = self._clock()
-        slot = max(now, self._next.get(chat, 0.0))
-        self._next[chat] = slot + self.interval
-        if len(self._next) > 4096:
-            self._forget_idle(now)
-        if slot > now:
-            await self._sleep(slot - now)
+    @contextlib.asynccontextmanager
+    async def turn(self, chat: str) -> AsyncIterator[ChatTurn]:
+        while True:
+            busy = self._busy.get(chat)
+            if busy is not None:
+                await asyncio.wait([busy])  # not `await busy`: a cancelled waiter keeps it
+                continue
+            ready = self._last.get(chat, -math.inf) + self.interval
+            if ready <= self._clock():
+                break
+            await self._until(ready)
+        self._busy[chat] = asyncio.get_running_loop().create_future()
+        try:
+            yield ChatTurn(self, chat)
+        finally:
+            self._busy.pop(chat).set_result(None)
+            if len(self._last) > 4096:
+                self._forget_idle()
 
-    def _forget_idle(self, now: float) -> None:
-        # Only chats sent to in the last second matter; keeps memory flat over 100,000 chats.
-        self._next = {chat: t for chat, t in self._next.items() if t > now}
+    async def _until(self, moment: float) -> None:
+        while (wait := moment - self._clock()) > 0:
+            await self._sleep(wait)
+
+    def _forget_idle(self) -> None:
+        # Only chats sent to within the interval matter; keeps memory flat over 100,000 chats.
+        horizon = self._clock() - self.interval
+        self._last = {chat: t for chat, t in self._last.items() if t > horizon}
+
+
+@dataclass(frozen=True, slots=True)
+class Pace:
+    """How one channel sends in bulk; given by the channel when it registers its sender."""
+
+    rate: float  # messages per second overall on the channel
+    per_chat: float = PER_CHAT_INTERVAL  # seconds between two messages to one chat
+    # Free-form messages (not a pre-approved template) reach a person only this many seconds
+    # after their last message to us (WhatsApp: 24 hours); None: no such window.
+    window: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Timer:
+    """The clock and sleep pacing runs on (a test's virtual clock may replace them)."""
+
+    clock: Clock = time.monotonic
+    sleep: Sleep = asyncio.sleep

@@ -82,10 +82,16 @@ class ReminderJob:
         self.log = log
         self.day = day
 
-    async def page(self, after_seq: int, limit: int) -> list[Recipient]:
-        return await self.log.page(self.day, after_seq, limit)
+    # Reminders are the approved template on every channel: no window applies.
+    free_form = False
 
-    async def claim(self, recipient: Recipient) -> Claim:
+    async def channels(self) -> list[str]:
+        return await self.log.channels(self.day)
+
+    async def page(self, channel: str, after_seq: int, limit: int) -> list[Recipient]:
+        return await self.log.page(self.day, channel, after_seq, limit)
+
+    async def claim(self, recipient: Recipient, reachable_since: float | None) -> Claim:
         return await self.log.claim(recipient.key)
 
     def render(self, recipient: Recipient) -> Message | None:
@@ -100,9 +106,14 @@ class ReminderJob:
         )
 
     async def finish(
-        self, recipient: Recipient, status: DeliveryStatus, reason: str | None, attempts: int
+        self,
+        recipient: Recipient,
+        status: DeliveryStatus,
+        reason: str | None,
+        attempts: int,
+        message_id: str | None = None,
     ) -> None:
-        await self.log.ledger.finish(recipient.key, status.value, reason, attempts)
+        await self.log.ledger.finish(recipient.key, status.value, reason, attempts, message_id)
 
     async def release(self, recipient: Recipient) -> None:
         await self.log.ledger.release(recipient.key)

@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Protocol
 
 from bot.conversation.replies import Message
+from bot.store.subscriptions import OUTSIDE_WINDOW
 
 
 class SendError(Exception):
@@ -31,6 +32,28 @@ class RetryLater(SendError):
         self.seconds = seconds
 
 
+class RetryRecipientLater(SendError):
+    """Too many messages to this one person lately (WhatsApp's pair rate): retry them no
+    sooner than `seconds` after this attempt; everyone else goes on meanwhile."""
+
+    def __init__(self, seconds: float, reason: str = "") -> None:
+        super().__init__(reason or f"retry this recipient after {seconds:g} s")
+        self.seconds = seconds
+
+
+class Skipped(SendError):
+    """The platform declined this one message for a reason that is no failure of ours (a
+    per-person limit, an opt-out of marketing): recorded as skipped, with the reason."""
+
+
+class OutsideWindow(Skipped):
+    """The person has not written within the channel's window for free-form messages
+    (WhatsApp: 24 hours): skipped, and counted apart in the report."""
+
+    def __init__(self) -> None:
+        super().__init__(OUTSIDE_WINDOW)
+
+
 class Transient(SendError):
     """A time-out or network/server error: worth retrying after a back-off."""
 
@@ -49,4 +72,7 @@ class Sender(Protocol):
     @property
     def channel(self) -> str: ...
 
-    async def send(self, chat_id: str, message: Message) -> None: ...
+    async def send(self, chat_id: str, message: Message) -> str | None:
+        """Returns the platform's id of the message when its receipts are worth keeping
+        (WhatsApp's status webhooks find the delivery record by it), else None."""
+        ...

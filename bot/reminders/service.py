@@ -22,7 +22,7 @@ from bot.domain.policy import today_in
 from bot.domain.schedule import reminder_thresholds
 from bot.reminders.broadcast import BroadcastRunner, ProgressFor, ReportCallback
 from bot.reminders.delivery import Deliverer, ProgressCallback, RetryPolicy
-from bot.reminders.pacing import ChatSpacing, Pacer
+from bot.reminders.pacing import Pace, Timer
 from bot.reminders.reminder_pass import ReminderPass, ReminderReport
 from bot.reminders.sending import Sender
 from bot.store.broadcasts import BroadcastStore
@@ -40,26 +40,31 @@ class ReminderService:
         settings: Settings,
         senders: Mapping[str, Sender],
         *,
+        paces: Mapping[str, Pace] | None = None,
         retry: RetryPolicy | None = None,
-        spacing: ChatSpacing | None = None,
+        per_chat: float | None = None,
+        timer: Timer | None = None,
         progress_every: float = 3.0,
         today: Callable[[], date] | None = None,
         clock: Callable[[], datetime] | None = None,
     ) -> None:
-        """`clock` replaces the wall clock and `today` the calendar (tests); by default
-        today is the clock's day in TIMEZONE."""
+        """`paces` by channel (a channel without one goes at BROADCAST_RATE, a second per
+        chat). `clock` replaces the wall clock and `today` the calendar (tests); by default
+        today is the clock's day in TIMEZONE. `timer` is the clock pacing runs on and
+        `per_chat` replaces every channel's gap per chat (tests)."""
         if today is None and clock is not None:
             today = lambda: today_in(settings.app.tz, clock())  # noqa: E731
         self.settings = settings
         self.subscriptions = SubscriptionStore(db, settings.reminders.max_subscriptions_per_chat)
-        self.pacer = Pacer(settings.broadcast.rate)
         self.leases = Leases(db)
         self.deliverer = Deliverer(
             senders,
-            self.pacer,
+            Pace(settings.broadcast.rate),
             on_blocked=self._blocked,
+            paces=paces,
             retry=retry,
-            spacing=spacing,
+            per_chat=per_chat,
+            timer=timer,
             progress_every=progress_every,
         )
         self.reminder_pass = ReminderPass(

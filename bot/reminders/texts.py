@@ -190,13 +190,25 @@ def audience_text(audience: Audience, tr: Translator, insurer: Insurer | None = 
     return tr._("all subscribers")
 
 
-def delivery_lines(sent: int, failed: int, blocked: int, skipped: int, tr: Translator) -> list[str]:
-    return [
+def delivery_lines(
+    sent: int,
+    failed: int,
+    blocked: int,
+    skipped: int,
+    tr: Translator,
+    outside_window: int = 0,
+) -> list[str]:
+    """`outside_window` is counted in `skipped` and shown apart (only when there are some)."""
+    lines = [
         tr._("Sent: {count}", count=sent),
         tr._("Failed: {count}", count=failed),
         tr._("Blocked the bot: {count}", count=blocked),
-        tr._("Skipped (stopped reminders): {count}", count=skipped),
+        tr._("Skipped (stopped reminders): {count}", count=skipped - outside_window),
     ]
+    if outside_window:
+        # Not failures: WhatsApp takes typed text only within 24 hours of a person's message.
+        lines.append(tr._("Outside WhatsApp's 24-hour window: {count}", count=outside_window))
+    return lines
 
 
 def progress_text(
@@ -208,10 +220,12 @@ def progress_text(
     remaining: int,
     eta_seconds: float | None,
     tr: Translator,
+    *,
+    outside_window: int = 0,
 ) -> str:
     """The admin's progress message, edited every few seconds while a broadcast runs."""
     lines = [tr._("Broadcast #{id}: sending…", id=broadcast_id)]
-    lines += delivery_lines(sent, failed, blocked, skipped, tr)
+    lines += delivery_lines(sent, failed, blocked, skipped, tr, outside_window)
     lines.append(tr._("Remaining: {count}", count=remaining))
     if eta_seconds is not None and remaining:
         lines.append(tr._("Time left: about {duration}", duration=duration_text(eta_seconds, tr)))
@@ -229,6 +243,9 @@ def report_text(
     resent: int,
     took_seconds: float,
     tr: Translator,
+    *,
+    outside_window: int = 0,
+    stopped_because: str | None = None,
 ) -> str:
     """The final report that replaces the progress message."""
     if outcome == "done":
@@ -241,8 +258,12 @@ def report_text(
             "starts again.",
             id=broadcast_id,
         )
-    lines = [head, tr._("Recipients: {count}", count=total)]
-    lines += delivery_lines(sent, failed, blocked, skipped, tr)
+    lines = [head]
+    if stopped_because:
+        # The platform's own words (e.g. a refused access token): what the operator must fix.
+        lines.append(tr._("Sending stopped: {reason}", reason=stopped_because))
+    lines.append(tr._("Recipients: {count}", count=total))
+    lines += delivery_lines(sent, failed, blocked, skipped, tr, outside_window)
     if resent:
         lines.append(
             tr._("Sent again after a restart (may have arrived twice): {count}", count=resent)

@@ -18,6 +18,7 @@ from bot.store.leases import Leases as Leases  # where it was first (callers imp
 from bot.store.ledger import Ledger, parse_timestamp, timestamp
 from bot.store.subscriptions import (
     CURRENT_POLICY_ID,
+    OUTSIDE_WINDOW,
     Claim,
     DeliveryStatus,
     Recipient,
@@ -56,6 +57,7 @@ class BroadcastSummary:
     resent: int  # in flight when a process died, sent again (possibly received twice)
     finished_at: datetime | None
     progress_ref: str | None  # opaque to the store: where the admin watches progress
+    outside_window: int = 0  # of `skipped`: outside the channel's window for free-form text
 
     @property
     def remaining(self) -> int:
@@ -205,25 +207,49 @@ class BroadcastStore:
             "UPDATE broadcasts SET progress_ref = ? WHERE id = ?", (ref, broadcast_id)
         )
 
-    async def page(self, broadcast_id: int, after_seq: int, limit: int) -> list[Recipient]:
+    async def channels(self, broadcast_id: int) -> list[str]:
+        """The channels of the recipients still to reach."""
+        rows = await self.db.read(
+            "SELECT DISTINCT channel FROM broadcast_recipients "
+            "WHERE broadcast_id = ? AND status = 'pending' ORDER BY channel",
+            (broadcast_id,),
+        )
+        return [str(r[0]) for r in rows]
+
+    async def page(
+        self, broadcast_id: int, channel: str, after_seq: int, limit: int
+    ) -> list[Recipient]:
         rows = await self.db.read(
             _RECIPIENT_SELECT.format(source="broadcast_recipients")
-            + " WHERE r.broadcast_id = ? AND r.status = 'pending' AND r.seq > ?"
-            " ORDER BY r.seq LIMIT ?",
-            (broadcast_id, after_seq, limit),
+            + " WHERE r.broadcast_id = ? AND r.channel = ? AND r.status = 'pending'"
+            " AND r.seq > ? ORDER BY r.seq LIMIT ?",
+            (broadcast_id, channel, after_seq, limit),
         )
         return [recipient_from_row((broadcast_id, int(r[0])), tuple(r)) for r in rows]
 
-    async def claim(self, key: tuple[int | str, ...]) -> Claim:
+    async def claim(
+        self, key: tuple[int | str, ...], reachable_since: float | None = None
+    ) -> Claim:
         """Opt-out re-checked just before sending: the subscription (template) or any
-        subscription of the chat (typed text) must still be active."""
+        subscription of the chat (typed text) must still be active. With `reachable_since`
+        (free-form text on a channel with a window), the chat must also have written to us
+        since then: judged now, at send time, not when the broadcast was confirmed."""
         broadcast_id, seq = key
+        reachable = "(1 = 1)"
+        window: tuple[float, ...] = ()
+        if reachable_since is not None:
+            reachable = (
+                "EXISTS (SELECT 1 FROM chat_activity a WHERE a.channel = r.channel "
+                "AND a.chat_id = r.chat_id AND a.last_inbound_at > ?)"
+            )
+            window = (reachable_since,)
         rows = list(
             await self.db.write_returning(
-                """
+                f"""
                 UPDATE broadcast_recipients SET
-                  status = CASE WHEN c.ok THEN 'sending' ELSE 'skipped' END,
-                  reason = CASE WHEN c.ok THEN NULL ELSE 'opted out' END,
+                  status = CASE WHEN c.ok AND c.reachable THEN 'sending' ELSE 'skipped' END,
+                  reason = CASE WHEN NOT c.ok THEN 'opted out'
+                                WHEN NOT c.reachable THEN ? END,
                   updated_at = ?
                 FROM (
                   SELECT CASE WHEN r.subscription_id IS NULL THEN EXISTS (
@@ -231,13 +257,14 @@ class BroadcastStore:
                            AND s.chat_id = r.chat_id AND s.active = 1)
                          ELSE EXISTS (SELECT 1 FROM subscriptions s
                                       WHERE s.id = r.subscription_id AND s.active = 1)
-                         END AS ok
+                         END AS ok,
+                         {reachable} AS reachable
                   FROM broadcast_recipients r WHERE r.broadcast_id = ? AND r.seq = ?
                 ) AS c
                 WHERE broadcast_id = ? AND seq = ? AND status = 'pending'
                 RETURNING status, reason
                 """,
-                (timestamp(), broadcast_id, seq, broadcast_id, seq),
+                (OUTSIDE_WINDOW, timestamp(), *window, broadcast_id, seq, broadcast_id, seq),
             )
         )
         return Claim.of(rows)
@@ -261,6 +288,15 @@ class BroadcastStore:
             (broadcast_id,),
         )
         return {DeliveryStatus(str(r[0])): int(r[1]) for r in rows}
+
+    async def outside_window(self, broadcast_id: int, unit: Queries | None = None) -> int:
+        """Of the skipped: those outside the channel's window for free-form text."""
+        row = await (unit or self.db).read_one(
+            "SELECT count(*) FROM broadcast_recipients WHERE broadcast_id = ? "
+            "AND status = 'skipped' AND reason = ?",
+            (broadcast_id, OUTSIDE_WINDOW),
+        )
+        return int(row[0]) if row is not None else 0
 
     async def failure_reasons(self, broadcast_id: int, limit: int = 5) -> list[tuple[str, int]]:
         """The commonest reasons recipients failed, for the report."""
@@ -312,14 +348,15 @@ class BroadcastStore:
         counts = await self.counts(broadcast_id, unit)
         await unit.write(
             "UPDATE broadcasts SET sent = ?, failed = ?, blocked = ?, skipped = ?, "
-            "finished_at = coalesce(finished_at, ?), resent = (SELECT count(*) FROM "
-            "broadcast_recipients WHERE broadcast_id = broadcasts.id AND resent > 0) "
-            "WHERE id = ?",
+            "outside_window = ?, finished_at = coalesce(finished_at, ?), resent = (SELECT "
+            "count(*) FROM broadcast_recipients WHERE broadcast_id = broadcasts.id AND "
+            "resent > 0) WHERE id = ?",
             (
                 counts.get(DeliveryStatus.SENT, 0),
                 counts.get(DeliveryStatus.FAILED, 0),
                 counts.get(DeliveryStatus.BLOCKED, 0),
                 counts.get(DeliveryStatus.SKIPPED, 0),
+                await self.outside_window(broadcast_id, unit),
                 timestamp(),
                 broadcast_id,
             ),
@@ -360,7 +397,8 @@ class BroadcastStore:
     ) -> list[BroadcastSummary]:
         rows = await unit.read(
             "SELECT id, created_at, created_by, audience, template, text, status, total, sent, "
-            f"failed, blocked, skipped, resent, finished_at, progress_ref FROM broadcasts {tail}",
+            "failed, blocked, skipped, resent, finished_at, progress_ref, outside_window "
+            f"FROM broadcasts {tail}",
             params,
         )
         summaries = []
@@ -368,9 +406,10 @@ class BroadcastStore:
             r = tuple(row)
             status = BroadcastStatus(str(r[6]))
             counts = [int(r[8]), int(r[9]), int(r[10]), int(r[11])]
-            resent = int(r[12])
+            resent, outside_window = int(r[12]), int(r[15])
             if status is BroadcastStatus.RUNNING:  # live figures while it runs
                 resent = await self._resent(unit, int(r[0]))
+                outside_window = await self.outside_window(int(r[0]), unit)
                 live = await self.counts(int(r[0]), unit)
                 counts = [
                     live.get(s, 0)
@@ -398,6 +437,7 @@ class BroadcastStore:
                     resent=resent,
                     finished_at=parse_timestamp(str(r[13])) if r[13] else None,
                     progress_ref=str(r[14]) if r[14] is not None else None,
+                    outside_window=outside_window,
                 )
             )
         return summaries

@@ -39,13 +39,20 @@ class Ledger:
         return values
 
     async def finish(
-        self, key: Iterable[Any], status: str, reason: str | None, attempts: int
+        self,
+        key: Iterable[Any],
+        status: str,
+        reason: str | None,
+        attempts: int,
+        message_id: str | None = None,
     ) -> None:
-        """Record the outcome; `attempts` platform calls were made for it this time."""
+        """Record the outcome; `attempts` platform calls were made for it this time, and
+        `message_id` is the platform's id of the message sent (its receipts find it by it)."""
         await self.db.write(
             f"UPDATE {self.table} SET status = ?, reason = ?, attempts = attempts + ?, "
-            f"updated_at = ? WHERE {self.match}",
-            (status, reason, attempts, timestamp(), *self._key(key)),
+            f"updated_at = ?, message_id = ?, receipt = NULL, receipt_code = NULL "
+            f"WHERE {self.match}",
+            (status, reason, attempts, timestamp(), message_id, *self._key(key)),
         )
 
     async def release(self, key: Iterable[Any]) -> None:

@@ -195,6 +195,41 @@ MIGRATIONS: list[tuple[str, ...]] = [
         """,
         "CREATE INDEX inbound_seen_at ON inbound_seen (at)",
     ),
+    # 6: WhatsApp's 24-hour window and delivery receipts of bulk messages.
+    # - chat_activity: when each chat last wrote to us (a typed broadcast reaches a WhatsApp
+    #   person only within 24 hours of it). Keyed by the chat like `conversations`, never by
+    #   an identity number, and pruned once older than any window: no lasting register of who
+    #   wrote.
+    # - message_id on each delivery record: the platform's id of the message sent (WhatsApp's
+    #   wamid), so its status webhooks find the record; `receipt` is the furthest status
+    #   heard of, with Meta's error code when it failed.
+    # - broadcasts.outside_window: the final count of those the window left out.
+    (
+        """
+        CREATE TABLE chat_activity (
+            channel         TEXT NOT NULL,
+            chat_id         TEXT NOT NULL,
+            last_inbound_at REAL NOT NULL,
+            PRIMARY KEY (channel, chat_id)
+        ) WITHOUT ROWID
+        """,
+        "CREATE INDEX chat_activity_at ON chat_activity (last_inbound_at)",
+        "ALTER TABLE broadcast_recipients ADD COLUMN message_id TEXT",
+        "ALTER TABLE broadcast_recipients ADD COLUMN receipt TEXT "
+        "CHECK (receipt IN ('delivered', 'read', 'failed'))",
+        "ALTER TABLE broadcast_recipients ADD COLUMN receipt_code INTEGER",
+        "ALTER TABLE reminders ADD COLUMN message_id TEXT",
+        "ALTER TABLE reminders ADD COLUMN receipt TEXT "
+        "CHECK (receipt IN ('delivered', 'read', 'failed'))",
+        "ALTER TABLE reminders ADD COLUMN receipt_code INTEGER",
+        "CREATE INDEX broadcast_recipients_message ON broadcast_recipients (message_id) "
+        "WHERE message_id IS NOT NULL",
+        "CREATE INDEX reminders_message ON reminders (message_id) WHERE message_id IS NOT NULL",
+        # Each channel's recipients are delivered in a lane of their own, paged by channel.
+        "CREATE INDEX broadcast_recipients_channel "
+        "ON broadcast_recipients (broadcast_id, channel, seq)",
+        "ALTER TABLE broadcasts ADD COLUMN outside_window INTEGER NOT NULL DEFAULT 0",
+    ),
 ]
 
 

@@ -192,8 +192,12 @@ class SubscriptionStore:
         )
         return [Insurer(code=str(r[0]), name_ar=str(r[1]), name_en=str(r[2])) for r in rows]
 
-    async def count_active(self) -> int:
-        rows = await self.db.read("SELECT count(*) FROM subscriptions WHERE active = 1")
+    async def count_active(self, channels: tuple[str, ...] | None = None) -> int:
+        """Active subscriptions (on `channels` only, if given)."""
+        channel_filter, params = _channel_filter(channels)
+        rows = await self.db.read(
+            f"SELECT count(*) FROM subscriptions s WHERE s.active = 1 {channel_filter}", params
+        )
         return int(next(iter(rows))[0])
 
 
@@ -210,6 +214,11 @@ class DeliveryStatus(StrEnum):
     FAILED = "failed"
     BLOCKED = "blocked"
     SKIPPED = "skipped"
+
+
+# The reason of a message skipped because the person is outside the channel's window for
+# free-form messages (WhatsApp: 24 hours after their last message); counted apart in reports.
+OUTSIDE_WINDOW = "outside the messaging window"
 
 
 @dataclass(frozen=True, slots=True)
@@ -356,7 +365,17 @@ class ReminderLog:
         )
         return written.rowcount
 
-    async def page(self, day: date, after_seq: int, limit: int) -> list[Recipient]:
+    async def channels(self, day: date) -> list[str]:
+        """The channels of the day's reminders still to send."""
+        rows = await self.db.read(
+            "SELECT DISTINCT s.channel FROM reminders r "
+            "JOIN subscriptions s ON s.id = r.subscription_id "
+            "WHERE r.due_on = ? AND r.status = 'pending' ORDER BY s.channel",
+            (day.isoformat(),),
+        )
+        return [str(r[0]) for r in rows]
+
+    async def page(self, day: date, channel: str, after_seq: int, limit: int) -> list[Recipient]:
         rows = await self.db.read(
             """
             SELECT r.seq, s.channel, s.chat_id, s.locale, s.id, s.id_masked, r.expiry_date,
@@ -369,10 +388,10 @@ class ReminderLog:
                   AND pp.expiry_date = r.expiry_date
                 ORDER BY pp.id LIMIT 1)
             LEFT JOIN insurers i ON i.code = p.insurer_code
-            WHERE r.due_on = ? AND r.status = 'pending' AND r.seq > ?
+            WHERE r.due_on = ? AND s.channel = ? AND r.status = 'pending' AND r.seq > ?
             ORDER BY r.seq LIMIT ?
             """,
-            (day.isoformat(), after_seq, limit),
+            (day.isoformat(), channel, after_seq, limit),
         )
         return [
             recipient_from_row((int(r[10]), str(r[11]), int(r[12])), tuple(r)[:10]) for r in rows

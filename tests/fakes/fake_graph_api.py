@@ -8,8 +8,10 @@ number of template parameters, 132018 a template parameter with a newline, a tab
 four spaces in a row; 401 with code 190 for a wrong token). Templates are known by name, with
 their languages and body parameter count (`templates`). It serves
 ``POST /<version>/<phone_number_id>/messages`` and ``/media`` on 127.0.0.1, records every
-accepted call, shows what a person would see (``sent_to``), injects errors and delays, and
-builds inbound webhook bodies (and their signatures) for the webhook's tests.
+accepted call, shows what a person would see (``sent_to``), injects errors (for every call, or
+for one recipient's) and delays, records every attempt to send a message with the time it
+arrived on its `clock` (``attempts``: a test's virtual clock makes pacing checkable without
+waiting), and builds inbound webhook bodies, status webhooks and their signatures.
 
 Typical use::
 
@@ -30,6 +32,7 @@ import json
 import re
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any, Self
@@ -140,6 +143,17 @@ class Call:
     body: JSONDict  # the JSON, or the multipart fields (file as bytes)
 
 
+@dataclass(frozen=True)
+class Attempt:
+    """One POST /messages that would send a message (not a read receipt), as it arrived."""
+
+    at: float  # the fake's clock when the request arrived, before any delay
+    to: str
+    type: str  # text, template, interactive...
+    code: int = 0  # 0: accepted; else the error code answered
+    id: str = ""  # the wamid of an accepted message
+
+
 class FakeGraphAPI:
     def __init__(
         self,
@@ -150,8 +164,11 @@ class FakeGraphAPI:
         business_account_id: str = "900800700600500",
         host: str = "127.0.0.1",
         port: int = 0,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.token = token
+        self.clock = clock
+        self.attempts: list[Attempt] = []
         self.phone_number_id = phone_number_id
         self.version = version
         self.business_account_id = business_account_id
@@ -161,7 +178,7 @@ class FakeGraphAPI:
         self.media: dict[str, Media] = {}
         self.read: list[str] = []  # message ids marked read
         self._seen: dict[str, list[Seen]] = {}
-        self._faults: dict[str, deque[Injected]] = {}
+        self._faults: dict[tuple[str, str | None], deque[Injected]] = {}
         self._delays: dict[str, float] = {}
         self._ids = itertools.count(1)
         self._inbound_ids: set[str] = set()
@@ -211,10 +228,12 @@ class FakeGraphAPI:
         message: str | None = None,
         times: int = 1,
         delay: float = 0.0,
+        to: str | None = None,
     ) -> None:
-        """The next `times` calls to `edge` ("messages", "media") fail with Meta's `code`."""
+        """The next `times` calls to `edge` ("messages", "media") fail with Meta's `code`;
+        with `to`, the next messages to that recipient only."""
         text = message or f"(#{code}) injected error"
-        queue = self._faults.setdefault(edge, deque())
+        queue = self._faults.setdefault((edge, to), deque())
         queue.extend(Injected(code, status, text, delay) for _ in range(times))
 
     def set_delay(self, edge: str, seconds: float) -> None:
@@ -228,6 +247,9 @@ class FakeGraphAPI:
 
     def calls_to(self, edge: str) -> list[Call]:
         return [call for call in self.calls if call.edge == edge]
+
+    def attempts_to(self, wa_id: str) -> list[Attempt]:
+        return [attempt for attempt in self.attempts if attempt.to == wa_id]
 
     # -- inbound webhook bodies --------------------------------------------------------------
 
@@ -244,13 +266,19 @@ class FakeGraphAPI:
             **message,
         }
         value = {
+            "contacts": [{"wa_id": wa_id, "profile": {"name": name}}],
+            "messages": [message],
+        }
+        return self._envelope(value)
+
+    def _envelope(self, value: JSONDict) -> JSONDict:
+        value = {
             "messaging_product": "whatsapp",
             "metadata": {
                 "display_phone_number": "15550001111",
                 "phone_number_id": self.phone_number_id,
             },
-            "contacts": [{"wa_id": wa_id, "profile": {"name": name}}],
-            "messages": [message],
+            **value,
         }
         return {
             "object": "whatsapp_business_account",
@@ -261,6 +289,30 @@ class FakeGraphAPI:
                 }
             ],
         }
+
+    def status_webhook(self, *statuses: JSONDict) -> JSONDict:
+        """A status post (`statuses[]`), as Meta sends about messages the bot sent."""
+        return self._envelope({"statuses": list(statuses)})
+
+    @staticmethod
+    def status(wamid: str, status: str, recipient: str, *, code: int | None = None) -> JSONDict:
+        """One status item: sent, delivered, read, or failed with Meta's error `code`."""
+        item: JSONDict = {
+            "id": wamid,
+            "status": status,
+            "timestamp": str(int(time.time())),
+            "recipient_id": recipient,
+        }
+        if code is not None:
+            item["errors"] = [
+                {
+                    "code": code,
+                    "title": f"error {code}",
+                    "message": f"error {code}",
+                    "error_data": {"details": "injected by the fake"},
+                }
+            ]
+        return item
 
     def inbound_text(self, wa_id: str, text: str, *, name: str = "Test User") -> JSONDict:
         return self._webhook(wa_id, {"type": "text", "text": {"body": text}}, name)
@@ -319,20 +371,43 @@ class FakeGraphAPI:
                     "operation",
                     subcode=33,
                 )
+            arrived = self.clock()
+            to, kind = await self._recipient(request) if edge == "messages" else (None, "")
             delay = self._delays.get(edge, 0.0)
-            queue = self._faults.get(edge)
+            queue = self._faults.get((edge, to)) or self._faults.get((edge, None))
             injected = queue.popleft() if queue else None
             if injected is not None:
                 delay += injected.delay
             if delay:
                 await asyncio.sleep(delay)
-            if injected is not None and injected.status != 200:
-                raise GraphFault(injected.code, injected.message, status=injected.status)
-            if edge == "media":
-                return await self._upload(request)
-            return await self._message(request)
+            try:
+                if injected is not None and injected.status != 200:
+                    raise GraphFault(injected.code, injected.message, status=injected.status)
+                if edge == "media":
+                    return await self._upload(request)
+                response = await self._message(request)
+            except GraphFault as fault:
+                if to is not None:
+                    self.attempts.append(Attempt(arrived, to, kind, fault.code))
+                raise
+            if to is not None:
+                wamid = json.loads(response.body)["messages"][0]["id"]  # type: ignore[arg-type]
+                self.attempts.append(Attempt(arrived, to, kind, 0, wamid))
+            return response
         except GraphFault as fault:
             return fault.response()
+
+    @staticmethod
+    async def _recipient(request: web.Request) -> tuple[str | None, str]:
+        """Who a /messages call is for, and what kind; (None, "") for a read receipt or a
+        body that is not a message (it is refused further on)."""
+        try:
+            body = await request.json()
+        except ValueError:
+            return None, ""
+        if not isinstance(body, dict) or "status" in body or not isinstance(body.get("to"), str):
+            return None, ""
+        return body["to"], str(body.get("type", "text"))
 
     async def _upload(self, request: web.Request) -> web.Response:
         if not request.content_type.startswith("multipart/form-data"):
@@ -613,6 +688,7 @@ class FakeGraphAPI:
 # "wamid.FAKE" id as one it sent.
 
 import contextlib  # noqa: E402
+import dataclasses  # noqa: E402
 import multiprocessing  # noqa: E402
 import signal  # noqa: E402
 from multiprocessing.connection import Connection  # noqa: E402
@@ -658,6 +734,7 @@ class _RecordingGraphAPI(FakeGraphAPI):
         self._seen.clear()
         self._inbound_ids.clear()
         self.replies.clear()
+        self.attempts.clear()
 
     async def wait_replies(self, since: int, timeout: float) -> list[Reply]:
         if len(self.replies) <= since:
@@ -683,6 +760,22 @@ def _control_app(api: _RecordingGraphAPI) -> web.Application:
         found = await api.wait_replies(since, float(request.query.get("timeout", "1")))
         return web.json_response({"replies": found})
 
+    async def inject(request: web.Request) -> web.Response:
+        body = await request.json()
+        api.inject_error(
+            str(body.get("edge", "messages")),
+            code=int(body["code"]),
+            status=int(body.get("status", 400)),
+            times=int(body.get("times", 1)),
+            to=body.get("to"),
+        )
+        return web.json_response({"ok": True})
+
+    async def attempts(request: web.Request) -> web.Response:
+        return web.json_response(
+            {"attempts": [dataclasses.asdict(attempt) for attempt in api.attempts]}
+        )
+
     async def stats(request: web.Request) -> web.Response:
         by_edge: dict[str, int] = {}
         for call in api.calls:
@@ -695,6 +788,8 @@ def _control_app(api: _RecordingGraphAPI) -> web.Application:
     app.router.add_post("/_control/clear", clear)
     app.router.add_get("/_control/replies", replies)
     app.router.add_get("/_control/stats", stats)
+    app.router.add_post("/_control/inject", inject)
+    app.router.add_get("/_control/attempts", attempts)
     return app
 
 
@@ -722,8 +817,9 @@ async def _graph_child_serve(conn: Connection, kwargs: JSONDict) -> None:
 
 class FakeGraphAPIProcess:
     """`FakeGraphAPI` in a child process; `root_url` is the Graph API, `control_url` its
-    ``/_control/*`` (delay, clear, replies?since=&timeout=, stats). Same token, phone number id
-    and version as `FakeGraphAPI`'s defaults unless given."""
+    ``/_control/*`` (delay, clear, replies?since=&timeout=, stats, inject, attempts). Same
+    token, phone number id and version as `FakeGraphAPI`'s defaults unless given. It outlives
+    a client killed mid-broadcast, keeping the record of every message that really arrived."""
 
     def __init__(self, **kwargs: Any) -> None:
         defaults = FakeGraphAPI(**kwargs)

@@ -96,6 +96,7 @@ def keyboards(tr: Translator) -> Iterator[tuple[str, Keyboard]]:
     yield "reminder_texts.expiry_message", message.buttons
     yield "reminder_texts.broadcast_message", reminder_texts.broadcast_message("x", tr).buttons
     yield "admin_texts._cancel_row", (admin_texts._cancel_row(tr),)
+    yield "admin_texts.choose_channel", admin_texts.choose_channel(tr).buttons
     yield "admin_texts.choose_audience", admin_texts.choose_audience(tr, 3).buttons
     yield "admin_texts.choose_insurer", admin_texts.choose_insurer(tr, insurers()).buttons
     yield "admin_texts.choose_insurer", admin_texts.choose_insurer(tr, []).buttons

@@ -11,6 +11,7 @@ from bot.i18n import (
     N_,
     SUPPORTED,
     Translator,
+    browser_locale,
     format_date,
     isolate,
     ltr,
@@ -151,3 +152,22 @@ def test_broken_translation_placeholder_falls_back_to_source(
     compiled = _compile(_catalog(("Hi {name}", "مرحبًا {nme}", [])))
     monkeypatch.setattr(tr, "_translations", compiled)
     assert tr._("Hi {name}", name="سارة") == "Hi سارة"
+
+
+@pytest.mark.parametrize(
+    ("header", "expected"),
+    [
+        ("ar-SA,ar;q=0.9,en;q=0.8", "ar"),
+        ("en-US,en;q=0.9", "en"),
+        ("fr-FR,fr;q=0.9,en;q=0.8", "en"),  # the first language we speak, in their order
+        ("en;q=0.5, ar-SA", "ar"),  # by weight, not by position
+        ("ar;q=0, en", "en"),  # q=0: not acceptable
+        ("fr, de;q=0.5", None),  # none we speak: the default applies
+        ("*", None),
+        ("en;q=bad, ar;q=0.3", "ar"),
+        ("", None),
+        (None, None),
+    ],
+)
+def test_browser_locale_follows_accept_language(header: str | None, expected: str | None) -> None:
+    assert browser_locale(header) == expected

@@ -14,7 +14,6 @@ from bot.conversation.replies import Message
 from bot.domain.identity import id_hmac, luhn_valid, mask_id
 from bot.i18n import strip_isolates
 from bot.reminders.delivery import RetryPolicy
-from bot.reminders.pacing import ChatSpacing
 from bot.reminders.service import ReminderService
 from bot.store.database import Database
 from bot.store.setup import open_store
@@ -98,7 +97,7 @@ def service(store: Database, fast_settings: Settings, sender: FakeSender) -> Rem
         retry=RetryPolicy(attempts=3, backoff=0.001),
         # Short, but long enough that a block found by one message of a family is recorded
         # before the next one to the same chat is checked (in production: 1 s).
-        spacing=ChatSpacing(0.05),
+        per_chat=0.05,
         progress_every=0.02,
         today=lambda: TODAY,
     )

@@ -142,3 +142,20 @@ def test_broadcast_and_remind_through_the_fake_bot_api(
     assert "#1 " in capsys.readouterr().out
     assert main(["broadcast", "--resume", "1"]) == 0  # already done: nothing to do
     assert main(["broadcast", "--resume", "99"]) == 2
+
+
+def test_a_channel_that_is_not_configured_is_named_and_nothing_is_sent(
+    env: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = ["broadcast", "--channel", "whatsapp", "--audience", "all", "--text", "hi", "--yes"]
+    assert main(argv) == 78
+    assert (
+        "WHATSAPP_ACCESS_TOKEN and WHATSAPP_PHONE_NUMBER_ID are not set: nothing can be sent"
+        in capsys.readouterr().out
+    )
+    # A dry run counts that channel's subscribers only (these are all on Telegram).
+    assert main([*argv[:-1], "--dry-run"]) == 0
+    assert "Recipients: 0" in capsys.readouterr().out
+    telegram = ["broadcast", "--channel", "telegram", "--audience", "all", "--text", "hi"]
+    assert main([*telegram, "--dry-run"]) == 0
+    assert "Recipients: 3" in capsys.readouterr().out

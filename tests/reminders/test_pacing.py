@@ -97,14 +97,55 @@ async def test_one_message_per_interval_per_chat_others_unaffected() -> None:
     clock = VirtualClock()
     spacing = ChatSpacing(1.0, clock=clock, sleep=clock.sleep)
 
+    async def send(chat: str) -> None:
+        async with spacing.turn(chat) as turn:
+            turn.started()
+
     async def family() -> None:
-        await spacing.wait("a")
-        await spacing.wait("b")
+        await send("a")
+        await send("b")
         assert clock.now == 0.0
-        await spacing.wait("a")
+        await send("a")
 
     await clock.drive(family())
     assert clock.now == 1.0
+
+
+async def test_the_gap_counts_from_when_a_send_left_not_when_it_was_queued() -> None:
+    clock = VirtualClock()
+    spacing = ChatSpacing(6.0, clock=clock, sleep=clock.sleep)
+    left: list[float] = []
+
+    async def first() -> None:
+        async with spacing.turn("a") as turn:
+            await clock.sleep(4.0)  # held back (a pause of the whole channel)
+            turn.started()
+            left.append(clock.now)
+
+    async def second() -> None:
+        await clock.sleep(0.5)  # queued while the first one waits
+        async with spacing.turn("a") as turn:
+            turn.started()
+            left.append(clock.now)
+
+    await clock.drive(first(), second())
+    assert left == [4.0, 10.0]
+
+
+async def test_a_retry_waits_the_longer_of_the_gap_and_what_was_asked() -> None:
+    clock = VirtualClock()
+    spacing = ChatSpacing(1.0, clock=clock, sleep=clock.sleep)
+
+    async def refused_then_retried() -> None:
+        async with spacing.turn("a") as turn:
+            turn.started()
+            await clock.sleep(0.2)  # the refusal's round trip
+            await turn.again(6.0)
+            assert clock.now == 6.0
+            await turn.again()
+            assert clock.now == 6.0  # the gap since the last attempt has long passed
+
+    await clock.drive(refused_then_retried())
 
 
 async def test_sends_stay_apart_however_long_the_checks_before_them_take() -> None:

@@ -16,7 +16,6 @@ from bot.conversation.replies import Message
 from bot.domain.audience import Audience, Content
 from bot.i18n import strip_isolates
 from bot.reminders.delivery import RetryPolicy
-from bot.reminders.pacing import ChatSpacing
 from bot.reminders.sending import Blocked, Rejected, RetryLater, Transient
 from bot.reminders.service import ReminderService
 from bot.reminders.texts import parse_stop
@@ -52,7 +51,7 @@ def tg(sender: TelegramSender, store: Database, api_settings: Settings) -> Remin
         api_settings,
         {"telegram": sender},
         retry=RetryPolicy(attempts=3, backoff=0.01),
-        spacing=ChatSpacing(0.0),
+        per_chat=0.0,
         progress_every=0.05,
         today=lambda: TODAY,
     )

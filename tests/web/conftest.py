@@ -7,6 +7,7 @@ import sys
 import time
 import urllib.request
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -21,8 +22,14 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+@dataclass(frozen=True)
+class RunningBot:
+    url: str
+    log: Path  # what it printed and logged (stdout and stderr)
+
+
 @pytest.fixture(scope="module")
-def web_chat(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def web_chat_process(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningBot]:
     """The README's first command, as a newcomer runs it: no token, demo data, web chat."""
     folder = tmp_path_factory.mktemp("webchat")
     port = free_port()
@@ -51,8 +58,13 @@ def web_chat(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
                 if process.poll() is not None or time.monotonic() > deadline:
                     raise RuntimeError((folder / "bot.log").read_text()) from None
                 time.sleep(0.1)
-        yield url
+        yield RunningBot(url, folder / "bot.log")
     finally:
         process.terminate()
         process.wait(timeout=10)
         log.close()
+
+
+@pytest.fixture(scope="module")
+def web_chat(web_chat_process: RunningBot) -> str:
+    return web_chat_process.url

@@ -56,6 +56,53 @@ async def test_page_and_health(client: httpx.AsyncClient) -> None:
     assert (await client.get("/healthz")).json() == {"status": "ok"}
 
 
+@pytest.mark.parametrize(
+    ("accept_language", "opening"),
+    [
+        (None, '<html lang="ar" dir="rtl">'),  # Arabic unless the browser asks otherwise
+        ("ar-SA,ar;q=0.9", '<html lang="ar" dir="rtl">'),
+        ("fr-FR,fr;q=0.9", '<html lang="ar" dir="rtl">'),  # none we speak: Arabic
+        ("en-US,en;q=0.9", '<html lang="en" dir="ltr">'),
+        ("fr-FR,en;q=0.8,ar;q=0.5", '<html lang="en" dir="ltr">'),
+    ],
+)
+async def test_the_page_and_the_greeting_come_in_the_browsers_language(
+    client: httpx.AsyncClient, accept_language: str | None, opening: str
+) -> None:
+    headers = {"Accept-Language": accept_language} if accept_language else {}
+    page = await client.get("/", headers=headers)
+    english = 'lang="en"' in opening
+    assert opening in page.text
+    title = "Health insurance status" if english else "حالة التأمين الصحي"
+    assert f"<title>{title}</title>" in page.text and f'<h1 id="title">{title}</h1>' in page.text
+    assert page.headers["vary"] == "Accept-Language, Cookie"
+    assert "$" not in page.text  # every blank of the template filled
+    response = await client.post("/api/chat", json={"command": "start"}, headers=headers)
+    [greeting] = response.json()["replies"]
+    assert greeting["text"].startswith("Hello!" if english else "مرحبًا!")
+    assert response.json()["locale"] == ("en" if english else "ar")
+
+
+async def test_the_page_follows_the_sessions_language_choice(client: httpx.AsyncClient) -> None:
+    await say(client, command="start")
+    assert 'lang="ar"' in (await client.get("/")).text
+    await say(client, button="lang:en")
+    assert '<html lang="en" dir="ltr">' in (await client.get("/")).text
+    # The choice wins over the browser's language; another browser gets its own.
+    arabic_browser = {"Accept-Language": "ar-SA"}
+    assert '<html lang="en" dir="ltr">' in (await client.get("/", headers=arabic_browser)).text
+    client.cookies.clear()
+    assert '<html lang="ar" dir="rtl">' in (await client.get("/", headers=arabic_browser)).text
+
+
+async def test_the_image_codes_alt_text_in_english(client: httpx.AsyncClient) -> None:
+    english = {"Accept-Language": "en"}
+    await client.post("/api/chat", json={"button": "path:citizen"}, headers=english)
+    response = await client.post("/api/chat", json={"text": "1000000008"}, headers=english)
+    [photo] = response.json()["replies"]
+    assert photo["alt"] == "Image code (an audio code is offered too)"
+
+
 async def test_a_lookup_through_the_api_and_sessions_are_separate(
     client: httpx.AsyncClient,
 ) -> None:

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import itertools
 import os
+import re
 import shutil
 from collections.abc import Iterator
 
 import pytest
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Browser, Page, Response, Route, expect, sync_playwright
 
+from bot.i18n import strip_isolates
 from tests.web.conftest import ARTIFACTS
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -58,6 +61,20 @@ def bot_bubbles(page: Page) -> list[str]:
         t.replace("\u2066", "").replace("\u2068", "").replace("\u2069", "")
         for t in page.locator(".bubble.bot").all_inner_texts()
     ]
+
+
+# A bubble's own text, without its buttons' labels.
+CAPTION = "b => [...b.childNodes].filter(n => n.nodeType === 3).map(n => n.data).join('')"
+
+
+def shared_phrases(one: str, other: str) -> set[str]:
+    """The two-word phrases of `one` that `other` repeats (any case, punctuation aside)."""
+
+    def phrases(text: str) -> set[str]:
+        words = re.findall(r"[\w\u064b-\u065f\u0670]+", strip_isolates(text).lower())
+        return {f"{a} {b}" for a, b in itertools.pairwise(words)}
+
+    return phrases(one) & phrases(other)
 
 
 def shot(page: Page, name: str) -> None:
@@ -173,10 +190,12 @@ def test_audio_code_by_keyboard(page: Page, console_errors: list[str]) -> None:
     send(page, "1000000008")
     image = page.locator(".bubble.bot img").last
     expect(image).to_be_visible()
-    # The alt text says what the image is; the caption beside it says what to do.
-    caption = bot_bubbles(page)[-1]
+    # The alt text says what the image is (and that it has an alternative); the caption
+    # beside it says what to do, and a screen reader reads both: no phrase of one in the other.
+    caption = page.locator(".bubble.bot").last.evaluate(CAPTION)
     alt = image.get_attribute("alt")
-    assert alt == "رمز مصوَّر من ستة أرقام" and alt not in caption
+    assert alt == "رمز مصوَّر (ويتوفر رمز صوتي أيضًا)"
+    assert shared_phrases(alt, caption) == set(), caption
 
     tap(page, "رمز صوتي")
     audio = page.locator(".bubble.bot audio").last
@@ -199,16 +218,22 @@ def test_audio_code_by_keyboard(page: Page, console_errors: list[str]) -> None:
     # Keyboard: from the input, Shift+Tab passes this bubble's two chips, then reaches the player.
     backwards = focus_order(page, "Shift+Tab", presses=3)
     assert backwards == ["audio chip 🔊 رمز صوتي", "audio chip رمز جديد", "audio"], backwards
-    # Forwards, round from the input: the player comes after the image code's chips (the one
-    # tapped) and before its own chips, which come before the input.
+    # Forwards, round from the input: the send button, then (the image code's buttons being
+    # an earlier message's, out of the tab order) the player, its own chips, the input.
     forwards = focus_order(page, "Tab")
     stops = [stop for i, stop in enumerate(forwards) if i == 0 or forwards[i - 1] != stop]
-    assert stops[-1] == "#input" and "audio" in stops, forwards
-    at = stops.index("audio")
-    assert stops.index("image chip 🔊 رمز صوتي") == at - 1, stops
-    assert stops[at + 1 :] == ["audio chip رمز جديد", "audio chip 🔊 رمز صوتي", "#input"], stops
+    assert stops == [
+        "#send",
+        "body",
+        "audio",
+        "audio chip رمز جديد",
+        "audio chip 🔊 رمز صوتي",
+        "#input",
+    ], forwards
     # Tabbing in, the player itself takes the focus first (then its own buttons), ringed.
-    page.locator(".chip", has_text="رمز صوتي").first.focus()
+    page.focus("#send")
+    page.keyboard.press("Tab")
+    assert page.evaluate(FOCUSED) == "body"
     page.keyboard.press("Tab")
     assert audio.evaluate("a => document.activeElement === a && a.matches(':focus-visible')")
     assert audio.evaluate("a => getComputedStyle(a).outlineStyle") != "none"
@@ -218,3 +243,192 @@ def test_audio_code_by_keyboard(page: Page, console_errors: list[str]) -> None:
     card = bot_bubbles(page)[-1]
     assert "التأمين ساري" in card and "بوبا العربية" in card and "1*******08" in card
     assert console_errors == []
+
+
+# The last button in the chat, and the part of the chat one sees: once the newest image has
+# loaded (its load handler, registered first, has run) and the page has been laid out again.
+LAST_BUTTON_AND_VIEW = """async () => {
+  const images = document.querySelectorAll(".bubble.bot img");
+  const image = images[images.length - 1];
+  if (!image.complete) await new Promise(r => image.addEventListener("load", r, { once: true }));
+  await new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)));
+  const chips = document.querySelectorAll(".chip");
+  return {
+    complete: image.complete && image.naturalHeight > 0,
+    button: chips[chips.length - 1].getBoundingClientRect().toJSON(),
+    view: document.getElementById("log").getBoundingClientRect().toJSON(),
+  };
+}"""
+
+
+def assert_last_button_in_view(page: Page) -> None:
+    seen = page.evaluate(LAST_BUTTON_AND_VIEW)
+    assert seen["complete"], seen
+    button, view = seen["button"], seen["view"]
+    assert view["top"] <= button["top"] and button["bottom"] <= view["bottom"], seen
+
+
+def test_an_image_code_scrolls_into_view_with_its_buttons(page: Page) -> None:
+    expect(page.locator(".bubble.bot").first).to_contain_text("مرحبًا!")
+    tap(page, "مواطن")
+    send(page, "1000000008")
+    assert_last_button_in_view(page)
+    expect(page.locator(".bubble.bot .chip").last).to_have_text("🔊 رمز صوتي")
+    tap(page, "رمز جديد")
+    expect(page.locator(".bubble.bot img")).to_have_count(2)
+    assert_last_button_in_view(page)
+    shot(page, "7-new-code")
+
+
+def held_context_page(browser: Browser, url: str, locale: str) -> tuple[Page, list[Route]]:
+    """A page whose chat requests are held (not answered): what it shows on its own at load."""
+    page = browser.new_context(viewport={"width": 360, "height": 740}, locale=locale).new_page()
+    held: list[Route] = []
+    page.route("**/api/chat", lambda route: held.append(route))
+    page.goto(url)
+    page.wait_for_function("() => document.readyState === 'complete'")
+    return page, held
+
+
+@pytest.mark.parametrize(
+    ("locale", "lang", "direction", "title", "placeholder", "send_label"),
+    [
+        ("ar-SA", "ar", "rtl", "حالة التأمين الصحي", "اكتب رقمك أو الرمز", "إرسال"),
+        ("en-US", "en", "ltr", "Health insurance status", "Type your number or the code", "Send"),
+    ],
+)
+def test_the_page_is_titled_and_labelled_at_load(
+    browser: Browser,
+    web_chat: str,
+    locale: str,
+    lang: str,
+    direction: str,
+    title: str,
+    placeholder: str,
+    send_label: str,
+) -> None:
+    page, held = held_context_page(browser, web_chat, locale)
+    try:
+        # No reply has come (the first request is held), and all is in place already.
+        assert len(held) == 1 and page.locator(".bubble").count() == 0
+        assert page.evaluate("document.title") == title
+        assert page.evaluate("[document.documentElement.lang, document.documentElement.dir]") == [
+            lang,
+            direction,
+        ]
+        expect(page.locator("h1")).to_have_text(title)
+        expect(page.locator("#input")).to_have_attribute("placeholder", placeholder)
+        expect(page.locator("#input")).to_have_accessible_name(placeholder)
+        # The send button's accessible name is what it shows (WCAG 2.5.3, label in name).
+        expect(page.locator("#send")).to_have_text(send_label)
+        expect(page.locator("#send")).to_have_accessible_name(send_label)
+        held[0].continue_()
+        expect(page.locator(".bubble.bot")).not_to_have_count(0)
+        assert page.evaluate("document.title") == title
+        expect(page.locator("#send")).to_have_accessible_name(send_label)
+    finally:
+        page.context.close()
+
+
+def test_the_page_has_an_icon_and_no_request_fails(browser: Browser, web_chat: str) -> None:
+    context = browser.new_context(viewport={"width": 360, "height": 740}, locale="ar-SA")
+    page = context.new_page()
+    failed: list[str] = []
+
+    def check(response: Response) -> None:
+        if response.status >= 400:
+            failed.append(f"{response.status} {response.url}")
+
+    page.on("response", check)
+    page.on("requestfailed", lambda request: failed.append(f"failed {request.url}"))
+    page.goto(web_chat)
+    expect(page.locator(".bubble.bot").first).to_contain_text("مرحبًا!")
+    # Headless Chromium fetches no icon by itself: load the one the page names, as a tab would.
+    icon = page.evaluate(
+        """() => new Promise(resolve => {
+          const href = document.querySelector("link[rel~=icon]").href;
+          const image = new Image();
+          image.onload = () => resolve({ href, width: image.naturalWidth });
+          image.onerror = () => resolve({ href, width: 0 });
+          image.src = href;
+        })"""
+    )
+    assert icon["width"] > 0, icon
+    assert icon["href"].startswith(web_chat + "/"), icon
+    response = page.request.get(icon["href"])
+    assert response.status == 200 and response.headers["content-type"] == "image/svg+xml"
+    assert failed == []
+    context.close()
+
+
+@pytest.mark.parametrize(
+    ("locale", "greeting", "other", "then", "direction", "title"),
+    [
+        ("ar-SA", "مرحبًا!", "English", "Hello!", "ltr", "Health insurance status"),
+        ("en-US", "Hello!", "العربية", "مرحبًا!", "rtl", "حالة التأمين الصحي"),
+    ],
+)
+def test_the_browser_language_and_the_language_button_on_the_first_screen(
+    browser: Browser,
+    web_chat: str,
+    locale: str,
+    greeting: str,
+    other: str,
+    then: str,
+    direction: str,
+    title: str,
+) -> None:
+    context = browser.new_context(viewport={"width": 360, "height": 740}, locale=locale)
+    page = context.new_page()
+    page.goto(web_chat)
+    expect(page.locator(".bubble.bot").first).to_contain_text(greeting)
+    # The button that switches language is in sight without scrolling.
+    button = page.locator(".chip", has_text=other)
+    box = button.evaluate("el => el.getBoundingClientRect().toJSON()")
+    view = page.locator("#log").evaluate("el => el.getBoundingClientRect().toJSON()")
+    assert view["top"] <= box["top"] and box["bottom"] <= view["bottom"], (box, view)
+    assert page.evaluate("document.documentElement.scrollHeight") <= 740
+    tap(page, other)
+    assert bot_bubbles(page)[-1].startswith(then)
+    assert page.evaluate("[document.documentElement.dir, document.title]") == [direction, title]
+    # The choice outlives a reload: the page comes in the chosen language before any reply.
+    page.route("**/api/chat", lambda route: None)  # held: never answered
+    page.reload()
+    assert page.evaluate("[document.documentElement.dir, document.title]") == [direction, title]
+    context.close()
+
+
+def test_keyboard_focus_after_a_button_and_the_buttons_of_earlier_messages(page: Page) -> None:
+    expect(page.locator(".bubble.bot").first).to_contain_text("مرحبًا!")
+    greeting_buttons = page.locator(".bubble.bot").first.locator(".chip")
+    expect(greeting_buttons).to_have_count(4)
+    # By keyboard: Shift+Tab from the text field to «مواطن», Enter.
+    order = focus_order(page, "Shift+Tab", presses=4)
+    assert order[-1] == "chip مواطن", order
+    page.keyboard.press("Enter")
+    # Focus is back in the text field at once, and stays there when the answer comes.
+    assert page.evaluate(FOCUSED) == "#input"
+    page.wait_for_function("() => document.querySelectorAll('.bubble.bot').length > 1")
+    assert page.evaluate(FOCUSED) == "#input"
+    # The greeting's buttons are an earlier message's now: readable, unavailable, not tabbed to.
+    for chip in greeting_buttons.all():
+        expect(chip).to_be_disabled()
+        expect(chip).to_have_attribute("aria-disabled", "true")
+        expect(chip).to_have_attribute("tabindex", "-1")
+    expect(page.get_by_role("button", name="مقيم / زائر")).to_be_disabled()
+    # A click on one (as a script or assistive technology might send) does nothing.
+    mine = page.locator(".bubble.me").count()
+    page.locator(".chip", has_text="مقيم / زائر").dispatch_event("click")
+    assert page.locator(".bubble.me").count() == mine
+
+    send(page, "1000000008")
+    # A tap (pointer) on the image code's «رمز جديد» returns the focus to the field too.
+    tap(page, "رمز جديد")
+    assert page.evaluate(FOCUSED) == "#input"
+    # Round from the field, Tab reaches only the newest message's buttons and the send button.
+    # (Past the last control the focus leaves for the document, then starts at the top.)
+    order = focus_order(page, "Tab")
+    assert order == ["#send", "body", "image chip رمز جديد", "image chip 🔊 رمز صوتي", "#input"]
+    active = page.locator(".chip:not([aria-disabled])")
+    expect(active).to_have_count(2)
+    expect(page.locator(".chip[aria-disabled=true]")).to_have_count(6)

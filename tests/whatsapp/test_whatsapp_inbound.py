@@ -22,6 +22,7 @@ from bot.http import build_http_app
 from bot.i18n import strip_isolates
 from bot.importer.demo import load_demo
 from bot.runtime import Runtime, open_runtime
+from bot.store.activity import ChatActivity
 from bot.store.inbound import InboundSeen
 
 SECRET, VERIFY, CODE = "app-secret", "verify-me", "123456"
@@ -232,3 +233,30 @@ async def test_posts_during_shutdown_get_503_so_meta_retries_them(hook: Hook) ->
     body = payload(text("966500000007", "/start"))
     assert await hook.post(body, signed(body)) == 503
     assert await hook.runtime.db.read("SELECT 1 FROM inbound_seen") == []
+
+
+async def test_each_chat_s_last_message_time_is_kept_newer_only_by_the_chat(
+    hook: Hook, frozen_clock: Any
+) -> None:
+    wa = "966500000008"
+    activity = ChatActivity(hook.runtime.db, CHANNEL)
+    hook.inbox.activity = activity
+    now = int(hook.inbox.clock())
+
+    def at(seconds: int) -> dict[str, Any]:
+        return {**text(wa, "/start"), "timestamp": str(seconds)}
+
+    # A message Meta delivers late counts from when it was sent, not from its arrival.
+    body = payload(at(now - 7200))
+    assert await hook.post(body, signed(body)) == 200
+    assert await activity.last_inbound(wa) == now - 7200
+    body = payload(at(now - 600))
+    assert await hook.post(body, signed(body)) == 200
+    assert await activity.last_inbound(wa) == now - 600
+    # An older one retried out of order does not move it back; a clock ahead of ours is now.
+    hook.inbox._recorded.clear()  # (the in-memory step would skip it anyway)
+    body = payload(at(now - 3600), at(now + 999))
+    assert await hook.post(body, signed(body)) == 200
+    assert await activity.last_inbound(wa) == now
+    rows = await hook.runtime.db.read("SELECT * FROM chat_activity")
+    assert [tuple(r) for r in rows] == [(CHANNEL, wa, float(now))]  # the chat, nothing else

@@ -23,14 +23,18 @@ from bot.domain.policy import Insurer
 from bot.i18n import format_gregorian, format_hijri, strip_isolates, translator_for
 from bot.reminders.sending import (
     Blocked,
+    OutsideWindow,
     Rejected,
     RetryLater,
+    RetryRecipientLater,
     SendError,
     SenderUnavailable,
+    Skipped,
     Transient,
 )
 from bot.reminders.texts import broadcast_message, expiry_message, stop_data
 from bot.runtime import CHANNELS_WITH_REMINDERS, open_runtime
+from bot.store.subscriptions import OUTSIDE_WINDOW
 from tests.conftest import TEST_KEY
 from tests.fakes.fake_graph_api import FakeGraphAPI
 from tests.reminders.conftest import add_policy, identity
@@ -183,11 +187,11 @@ async def test_a_broadcast_without_a_template_goes_as_text(
     ("code", "status", "outcome", "check"),
     [
         (130429, 400, RetryLater, lambda e: e.seconds == 2.0),
-        (131056, 400, Transient, lambda e: "pair rate" in e.reason),
+        (131056, 400, RetryRecipientLater, lambda e: e.seconds == 6.0),
         (131026, 400, Blocked, lambda e: "131026" in e.reason),
-        (131047, 400, Rejected, lambda e: "outside the 24-hour window" in e.reason),
-        (131049, 400, Rejected, lambda e: "131049" in e.reason),
-        (131050, 400, Rejected, lambda e: "131050" in e.reason),
+        (131047, 400, OutsideWindow, lambda e: e.reason == OUTSIDE_WINDOW),
+        (131049, 400, Skipped, lambda e: "marketing limit" in e.reason),
+        (131050, 400, Skipped, lambda e: "opted out" in e.reason),
         (131000, 500, Transient, lambda e: True),
         (190, 401, SenderUnavailable, lambda e: "WHATSAPP_ACCESS_TOKEN" in e.reason),
         (0, 401, SenderUnavailable, lambda e: True),

@@ -1,9 +1,12 @@
 // The web chat: sends text, button taps and commands to /api/chat and shows the replies.
+// The page arrives with its title, direction and labels in place (bot/channels/templates);
+// every answer carries them again, so a language switch re-labels the page.
 "use strict";
 (() => {
   const log = document.getElementById("log");
   const form = document.getElementById("composer");
   const input = document.getElementById("input");
+  const sendButton = document.getElementById("send");
   let busy = Promise.resolve();
 
   function applyUi(ui, locale) {
@@ -14,7 +17,7 @@
     document.getElementById("title").textContent = ui.title;
     input.placeholder = ui.placeholder;
     input.setAttribute("aria-label", ui.placeholder);
-    document.getElementById("send").setAttribute("aria-label", ui.send);
+    sendButton.textContent = ui.send;  // its name is what it shows (label in name)
   }
 
   function bubble(cls, rtl) {
@@ -25,10 +28,24 @@
     return div;
   }
 
+  const retired = (chip) => chip.getAttribute("aria-disabled") === "true";
+
+  // Earlier messages' buttons stay readable but are no longer offered: out of the tab order,
+  // announced as unavailable, and a click on one does nothing.
+  function retireButtons() {
+    for (const chip of log.querySelectorAll(".chip")) {
+      chip.setAttribute("aria-disabled", "true");
+      chip.tabIndex = -1;
+    }
+  }
+
   function show(reply) {
     const div = bubble("bot", reply.rtl);
     if (reply.type === "photo") {
       const img = document.createElement("img");
+      // The image takes its height only once decoded: scroll again then, or the buttons
+      // under it end up below the fold.
+      img.addEventListener("load", scroll, { once: true });
       img.src = reply.image;
       img.alt = reply.alt || "";  // what the image is; the caption below says what to do
       div.appendChild(img);
@@ -38,6 +55,7 @@
       const audio = document.createElement("audio");
       audio.controls = true;
       audio.preload = "auto";
+      audio.addEventListener("loadedmetadata", scroll, { once: true });
       audio.src = reply.audio;
       audio.setAttribute("aria-label", reply.label || "");
       audio.className = "clip";
@@ -53,7 +71,12 @@
           chip.type = "button";
           chip.className = "chip";
           chip.textContent = b.label;
-          chip.addEventListener("click", () => { mine(b.label); send({ button: b.data }); });
+          chip.addEventListener("click", () => {
+            if (retired(chip)) return;
+            input.focus();  // the answer to most buttons is typed next
+            mine(b.label);
+            send({ button: b.data });
+          });
           chips.appendChild(chip);
         }
       }
@@ -73,6 +96,7 @@
         });
         const data = await res.json();
         applyUi(data.ui, data.locale);
+        if (data.replies && data.replies.length) retireButtons();
         for (const reply of data.replies || []) show(reply);
         if (data.error) bubble("error").textContent = data.error;
       } catch (err) {
