@@ -406,7 +406,7 @@ class Engine:
         conv.step = Step.RESULT
         outcome = coverages[0].state.value if coverages else "not_found"
         await self.audit.record(t.who.chat_ref, id_hash, outcome)
-        card = result_card(t.tr, pending.masked, coverages)
+        card = result_card(t.tr, pending.masked, pending.kind, coverages)
         offer = t.reminders.offer(conv, pending, coverages, t.tr) if t.reminders else None
         if offer is not None:
             card = dataclasses.replace(card, buttons=((offer,), *card.buttons))

@@ -95,10 +95,9 @@ def about(tr: Translator) -> Message:
             "• Saudi citizens working in the government or private sector, and their families\n"
             "• All residents, in government or private work\n"
             "• People with chronic diseases or disabilities\n"
-            "• Productive families and people on low incomes\n"
-            "• Patients who need physiotherapy\n\n"
+            "• Productive families and people on low incomes\n\n"
             "Covered services include clinical examinations, psychological therapy, "
-            "physiotherapy and medicines.\n\n"
+            "physiotherapy for patients who need it, and medicines.\n\n"
             "Health insurance is regulated by the Insurance Authority (ia.gov.sa)."
         ),
         menu_buttons(tr),

@@ -97,7 +97,7 @@ def test_citizen_lookup_with_a_wrong_number_and_a_wrong_code(
     assert "الرمز غير صحيح" in bot_bubbles(page)[-1]
     send(page, "١٢٣٤٥٦")
     card = bot_bubbles(page)[-1]
-    assert "التأمين ساري" in card and "بوبا العربية" in card and "1*******08" in card
+    assert "التأمين سارٍ" in card and "بوبا العربية" in card and "1*******08" in card
     shot(page, "3-result")
     # Nothing overflows a 360 px wide phone.
     assert page.evaluate("document.documentElement.scrollWidth") <= 360
@@ -216,5 +216,5 @@ def test_audio_code_by_keyboard(page: Page, console_errors: list[str]) -> None:
 
     send(page, "123456")
     card = bot_bubbles(page)[-1]
-    assert "التأمين ساري" in card and "بوبا العربية" in card and "1*******08" in card
+    assert "التأمين سارٍ" in card and "بوبا العربية" in card and "1*******08" in card
     assert console_errors == []
