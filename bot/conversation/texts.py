@@ -125,7 +125,7 @@ def invalid_number(tr: Translator, problem: InvalidIdentity, path: Path) -> Mess
             problem.digits_given,
         ),
         IdProblem.BAD_PREFIX: lambda: tr._(
-            "Identity numbers start with 1 (citizens), 2 (residents) or 3 or 4 (border numbers)."
+            "A national ID starts with 1, an iqama with 2, and a border number with 3 or 4."
         ),
         IdProblem.BAD_CHECK_DIGIT: lambda: tr._(
             "This number is not valid; please check it for a mistyped digit."

@@ -18,7 +18,7 @@ from bot.domain.subscriptions import (
     Subscription,
     SubscriptionView,
 )
-from bot.i18n import strip_isolates
+from bot.i18n import plain_text
 from bot.limits import Exceeded, LimitConfig, Limits, Window
 
 KEY = b"engine-test-key"
@@ -151,7 +151,7 @@ class FakeConsent:
 
 
 class Person:
-    """One chat with the engine; every reply's text with bidi isolates removed."""
+    """One chat with the engine; every reply's text as plain text (`plain_text`)."""
 
     def __init__(
         self,
@@ -197,7 +197,7 @@ class Person:
 
 
 def text_of(reply: Reply) -> str:
-    return strip_isolates(reply.text if isinstance(reply, Message) else reply.caption)
+    return plain_text(reply.text if isinstance(reply, Message) else reply.caption)
 
 
 def buttons_of(reply: Reply) -> list[str]:

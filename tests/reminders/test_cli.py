@@ -115,7 +115,8 @@ def test_broadcast_dry_run_previews_and_records_nothing(
         main(["broadcast", "--audience", "expiring:30", "--template", "expiry", "--dry-run"]) == 0
     )
     out = capsys.readouterr().out
-    assert "Recipients: 2" in out and "expires in 7 days" in out
+    # The preview is the message itself: a count and its unit are held by a no-break space.
+    assert "Recipients: 2" in out and "expires in 7\u00a0days" in out
     assert "[ Stop these reminders ]" in out
     assert main(["broadcast", "--list"]) == 0
     assert "No broadcasts yet." in capsys.readouterr().out
