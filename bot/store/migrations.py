@@ -190,4 +190,7 @@ MIGRATIONS: list[tuple[str, ...]] = [
         """,
         "CREATE INDEX inbound_seen_at ON inbound_seen (at)",
     ),
+    # 6: a policy's members by insurer and policy number: a principal's card lists the
+    # dependents on the same policy (PolicyStore.dependents_of).
+    ("CREATE INDEX policies_policy ON policies (insurer_code, policy_number)",),
 ]

@@ -46,11 +46,24 @@ def policy(number: str, expiry_offset: int, **changes: object) -> Policy:
 
 
 class FakePolicies:
+    """Policies by number; a principal's dependents are those on the same insurer and policy
+    number (the store's rule, bot.store.policies, without its group-policy guard)."""
+
     def __init__(self, by_number: dict[str, list[Policy]]) -> None:
         self.by_hash = {id_hmac(KEY, n): p for n, p in by_number.items()}
 
     async def policies_for_hmac(self, id_hash: bytes) -> list[Policy]:
         return self.by_hash.get(id_hash, [])
+
+    async def dependents_of(self, id_hash: bytes, policy: Policy) -> list[Policy]:
+        return [
+            p
+            for owner, policies in self.by_hash.items()
+            if owner != id_hash
+            for p in policies
+            if (p.insurer, p.policy_number) == (policy.insurer, policy.policy_number)
+            and p.beneficiary_type is BeneficiaryType.DEPENDENT
+        ]
 
 
 class FakeCaptcha:

@@ -78,6 +78,33 @@ async def test_resident_with_iqama_then_border_number(bot: BotUnderTest) -> None
     assert_dates(card, in_days(bot, 75))
 
 
+async def test_the_demo_family_principal_sees_the_dependents_a_dependent_sees_no_principal(
+    bot: BotUnderTest,
+) -> None:
+    person = bot.person()
+    await person.say("/start")
+    card = await person.lookup(RESIDENT, "2000000006")  # bot/data/demo_policies.csv
+    assert card.text.splitlines()[0] == "التأمين الصحي لرقم الإقامة 2*******06"
+    assert card.text.split("\n\n")[-1].splitlines() == [
+        "مشمولون أيضًا بهذه الوثيقة:",
+        "• 2*******79 (تابع): سارية",
+        "• 2*******88 (تابع): سارية",
+    ]
+    assert "Fatima" not in card.text and "Omar" not in card.text  # names never
+    await person.tap(NEW_LOOKUP)
+    card = await person.lookup(RESIDENT, "2112345679")
+    assert "نوع المستفيد: تابع، مشمول بوثيقة المؤمَّن له الرئيسي" in card.text.splitlines()
+    assert "2*******06" not in card.text and "مشمولون أيضًا" not in card.text
+    await person.say("/language", expect=2)
+    await person.tap("New lookup")
+    card = await person.lookup("Resident / visitor", "2000000006")
+    assert card.text.split("\n\n")[-1].splitlines() == [
+        "Also on this policy:",
+        "• 2*******79 (dependent): valid",
+        "• 2*******88 (dependent): valid",
+    ]
+
+
 async def test_number_of_the_other_path_then_the_switch_button(bot: BotUnderTest) -> None:
     person = bot.person()
     await person.say("/start")

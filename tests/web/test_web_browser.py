@@ -9,6 +9,7 @@ from collections.abc import Iterator
 import pytest
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
+from bot.i18n import plain_text
 from tests.web.conftest import ARTIFACTS
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -54,10 +55,7 @@ def page(browser: Browser, web_chat: str, console_errors: list[str]) -> Iterator
 
 
 def bot_bubbles(page: Page) -> list[str]:
-    return [
-        t.replace("\u2066", "").replace("\u2068", "").replace("\u2069", "")
-        for t in page.locator(".bubble.bot").all_inner_texts()
-    ]
+    return [plain_text(t) for t in page.locator(".bubble.bot").all_inner_texts()]
 
 
 def shot(page: Page, name: str) -> None:
