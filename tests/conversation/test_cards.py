@@ -8,7 +8,7 @@ from datetime import timedelta
 
 import pytest
 
-from bot.conversation.events import Text
+from bot.conversation.events import Button, Text
 from bot.conversation.replies import Mark, Message
 from bot.domain.policy import BeneficiaryType, Insurer, Policy
 from bot.i18n import NBSP
@@ -406,3 +406,43 @@ async def test_counts_and_dates_on_a_card_never_break_inside() -> None:
     raw = (await card_for(numbers, "3012345678", "en")).text
     assert f"75{NBSP}days" in raw
     assert f"1{NBSP}Ramadan{NBSP}1448{NBSP}AH (8{NBSP}February{NBSP}2027)" in raw
+
+
+# -------------------------------------------------------------- the words around the card
+
+ABOUT = {
+    "ar": """\
+من يجب أن يكون لديه تأمين صحي في المملكة العربية السعودية:
+• المواطنون العاملون في القطاع الحكومي أو الخاص، وأسرهم
+• جميع المقيمين، في القطاع الحكومي أو الخاص
+• ذوو الأمراض المزمنة أو الإعاقة
+• الأسر المنتجة وذوو الدخل المحدود
+
+تشمل الخدمات المغطاة: الفحوص السريرية، والعلاج النفسي، والعلاج الطبيعي لمن يحتاج إليه، والأدوية.
+
+تتولى هيئة التأمين (ia.gov.sa) تنظيم التأمين الصحي.""",
+    "en": """\
+Who must have health insurance in Saudi Arabia:
+• Saudi citizens working in the government or private sector, and their families
+• All residents, in government or private work
+• People with chronic diseases or disabilities
+• Productive families and people on low incomes
+
+Covered services include clinical examinations, psychological therapy, physiotherapy for \
+patients who need it, and medicines.
+
+Health insurance is regulated by the Insurance Authority (ia.gov.sa).""",
+}
+
+
+@pytest.mark.parametrize("language", ["ar", "en"])
+async def test_physiotherapy_is_a_covered_service_not_a_group_to_insure(language: str) -> None:
+    person = Person(language=language)
+    await person.send(Text("/start"))
+    assert await person.texts(Button("about")) == [ABOUT[language]]
+
+
+async def test_the_greeting_asks_whether_the_insurance_is_valid_in_good_arabic() -> None:
+    assert (await Person().texts(Text("السلام عليكم")))[0].splitlines()[0] == (
+        "مرحبًا! أساعدك في معرفة حالة تأمينك الصحي: هل هو سارٍ، ولدى أي شركة، وحتى متى."
+    )
