@@ -7,7 +7,8 @@ One web chat lookup (number -> code), as bot/channels/web.py, service.py and eng
     request 1 (number)  new_session (no cookie yet) · load state · challenge (the number's
                         limits checked with it) · save state
     request 2 (code)    load state (resuming the cookie's session) · look_up ·
-                        policies_for_hmac · save state with the audit record (one unit)
+                        policies_for_hmac · dependents_of (a principal's: the family on
+                        the policy, by index) · save state with the audit record (one unit)
 (On Telegram the same minus new_session: no network, so fewer limit windows too.)
 
 Printed, all in this run, one call at a time on one aiosqlite connection:

@@ -34,7 +34,7 @@ from starlette.types import Scope
 from bot.channels.client_address import Networks, client_address, is_proxy
 from bot.conversation import texts
 from bot.conversation.events import Action, Button, ChatKind, Command, Event, Text
-from bot.conversation.replies import Keyboard, Message, Photo, Reply, Voice
+from bot.conversation.replies import Keyboard, Message, Photo, Reply, StatusLine, Voice
 from bot.http import parse_json
 from bot.i18n import browser_locale, pick_locale, translator_for
 from bot.limits import network_of
@@ -87,12 +87,23 @@ def reply_json(reply: Reply) -> dict[str, Any]:
             "rtl": reply.rtl,
         }
     assert isinstance(reply, Message)
-    return {
+    body: dict[str, Any] = {
         "type": "text",
         "text": reply.text,
         "buttons": _buttons(reply.buttons),
         "rtl": reply.rtl,
     }
+    if reply.status is not None:
+        body.update(_status(reply.text, reply.status))
+    return body
+
+
+def _status(text: str, status: StatusLine) -> dict[str, Any]:
+    """A result's status line without its emoji (an empty box where the browser has no emoji
+    font): the page draws a mark of its own (chat.js, chat.css) from `status.mark`."""
+    lines = text.split("\n")
+    lines[status.index] = lines[status.index].removeprefix(status.emoji + " ")
+    return {"text": "\n".join(lines), "status": {"line": status.index, "mark": status.mark.value}}
 
 
 def ui_strings(locale: str) -> dict[str, str]:

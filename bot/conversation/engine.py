@@ -50,7 +50,14 @@ from bot.domain.identity import (
     parse_identity,
     path_of,
 )
-from bot.domain.policy import Policy, coverage_for, today_in
+from bot.domain.policy import (
+    BeneficiaryType,
+    Coverage,
+    Policy,
+    coverage_for,
+    coverage_of,
+    today_in,
+)
 from bot.i18n import SUPPORTED, Translator, pick_locale, translator_for
 from bot.limits import Limits, Refusal, Requester
 
@@ -59,6 +66,11 @@ MAX_TEXT = 200  # longer messages are not a number or a code
 
 class PolicyLookup(Protocol):
     async def policies_for_hmac(self, id_hash: bytes) -> list[Policy]: ...
+
+    async def dependents_of(self, id_hash: bytes, policy: Policy) -> list[Policy]:
+        """The dependents on `policy` when `id_hash` is its principal and it is one family's
+        (bot.store.policies.PolicyStore.dependents_of); else none."""
+        ...
 
 
 class CaptchaImages(Protocol):
@@ -401,12 +413,16 @@ class Engine:
         policies = await self.policies.policies_for_hmac(id_hash)
         today = today_in(self.config.timezone, datetime.fromtimestamp(t.now, UTC))
         coverages = coverage_for(policies, today, self.config.soon_days)
+        family: list[Coverage] = []
+        if coverages and coverages[0].policy.beneficiary_type is BeneficiaryType.PRINCIPAL:
+            dependents = await self.policies.dependents_of(id_hash, coverages[0].policy)
+            family = [coverage_of(d, today, self.config.soon_days) for d in dependents]
         conv.lookups.append(t.now)
         conv.identity = None
         conv.step = Step.RESULT
         outcome = coverages[0].state.value if coverages else "not_found"
         await self.audit.record(t.who.chat_ref, id_hash, outcome)
-        card = result_card(t.tr, pending.masked, coverages)
+        card = result_card(t.tr, pending.masked, pending.kind, coverages, family)
         offer = t.reminders.offer(conv, pending, coverages, t.tr) if t.reminders else None
         if offer is not None:
             card = dataclasses.replace(card, buttons=((offer,), *card.buttons))

@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from enum import StrEnum
 
 # WhatsApp's reply-button title (a list row may have 24, its opening button 20). Counted as
 # Python's len(), emoji included. A keyboard of more than 3 buttons becomes a list there, so
 # every label must make sense on its own, out of its row.
 MAX_LABEL = 20
+# The longest result card: WhatsApp's interactive body (a card carries buttons), counted as
+# Python's len(), bidi isolates included. Longer, it would come as a text and then its buttons
+# in a message of their own; a card lists fewer other policies and dependents instead.
+MAX_CARD_TEXT = 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,6 +47,30 @@ class ReminderTemplate:
     stop_data: str
 
 
+class Mark(StrEnum):
+    """What a result says at a glance (its status line's emoji), as data."""
+
+    VALID = "valid"  # ✅
+    EXPIRING = "expiring"  # ⚠️ valid, but not for long
+    PENDING = "pending"  # 🕒 not started yet
+    INVALID = "invalid"  # ❌ expired, cancelled, or no policy at all
+    SUSPENDED = "suspended"  # ⛔
+
+
+@dataclass(frozen=True, slots=True)
+class StatusLine:
+    """Which line of a result's text is its status line, and what it says at a glance.
+
+    The text carries the status in words on its own; the line starts with `emoji` and a
+    space, which Telegram and WhatsApp show as they are. Where an emoji may show as an empty
+    box (a browser without an emoji font) a channel removes that prefix and draws its own
+    mark for `mark` (the web chat: a CSS/SVG mark)."""
+
+    index: int  # of the line in Message.text
+    mark: Mark
+    emoji: str
+
+
 @dataclass(frozen=True, slots=True)
 class Message:
     """Plain text (no markup: nothing a person or an operator typed can inject formatting)."""
@@ -52,6 +81,8 @@ class Message:
     rtl: bool = True
     # An expiry reminder's values, for a template (WhatsApp); text channels ignore it.
     template: ReminderTemplate | None = None
+    # A result's status line; text channels need nothing of it (see StatusLine).
+    status: StatusLine | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -95,10 +95,9 @@ def about(tr: Translator) -> Message:
             "• Saudi citizens working in the government or private sector, and their families\n"
             "• All residents, in government or private work\n"
             "• People with chronic diseases or disabilities\n"
-            "• Productive families and people on low incomes\n"
-            "• Patients who need physiotherapy\n\n"
+            "• Productive families and people on low incomes\n\n"
             "Covered services include clinical examinations, psychological therapy, "
-            "physiotherapy and medicines.\n\n"
+            "physiotherapy for patients who need it, and medicines.\n\n"
             "Health insurance is regulated by the Insurance Authority (ia.gov.sa)."
         ),
         menu_buttons(tr),
@@ -126,7 +125,7 @@ def invalid_number(tr: Translator, problem: InvalidIdentity, path: Path) -> Mess
             problem.digits_given,
         ),
         IdProblem.BAD_PREFIX: lambda: tr._(
-            "Identity numbers start with 1 (citizens), 2 (residents) or 3 or 4 (border numbers)."
+            "A national ID starts with 1, an iqama with 2, and a border number with 3 or 4."
         ),
         IdProblem.BAD_CHECK_DIGIT: lambda: tr._(
             "This number is not valid; please check it for a mistyped digit."

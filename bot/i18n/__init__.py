@@ -1,6 +1,6 @@
 """Arabic-first i18n: gettext catalogs, plural-aware units, Hijri/Gregorian dates, bidi."""
 
-from bot.i18n.bidi import for_rtl, isolate, ltr, strip_isolates
+from bot.i18n.bidi import NBSP, for_rtl, isolate, ltr, plain_text, strip_isolates
 from bot.i18n.catalog import (
     DEFAULT_LOCALE,
     LANGUAGE_NAMES,
@@ -17,6 +17,7 @@ from bot.i18n.units import days_text, hours_text, minutes_text, wait_text
 __all__ = [
     "DEFAULT_LOCALE",
     "LANGUAGE_NAMES",
+    "NBSP",
     "N_",
     "SUPPORTED",
     "Translator",
@@ -32,6 +33,7 @@ __all__ = [
     "minutes_text",
     "parse_hijri_iso",
     "pick_locale",
+    "plain_text",
     "strip_isolates",
     "translator_for",
     "wait_text",

@@ -2,6 +2,10 @@
 
 Without isolation a masked ID such as ``1*******78`` or a policy number followed by
 punctuation can be reordered when shown in a right-to-left paragraph.
+
+NO-BREAK SPACE keeps a number with its unit and a date's parts on one line. It is bidi-safe
+where we put it, between a number or a word and a word: its class (CS) resolves like a space's
+(WS) there, taking the direction of the text on both sides.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ LRI = "\u2066"  # LEFT-TO-RIGHT ISOLATE
 RLI = "\u2067"  # RIGHT-TO-LEFT ISOLATE
 FSI = "\u2068"  # FIRST STRONG ISOLATE
 PDI = "\u2069"  # POP DIRECTIONAL ISOLATE
+NBSP = "\u00a0"  # NO-BREAK SPACE
 
 _OPENERS = (LRI, RLI, FSI)
 _ISOLATE_MARKS = dict.fromkeys(map(ord, (LRI, RLI, FSI, PDI)))
@@ -35,6 +40,12 @@ def strip_isolates(text: str) -> str:
     return text.translate(_ISOLATE_MARKS)
 
 
+def plain_text(text: str) -> str:
+    """Isolates removed and no-break spaces as spaces: a reply as plain text, e.g. to compare
+    it with expected words in tests (which check the no-break spaces on their own)."""
+    return strip_isolates(text).replace(NBSP, " ")
+
+
 def is_isolated(text: str) -> bool:
     return len(text) >= 2 and text[0] in _OPENERS and text[-1] == PDI
 
@@ -49,7 +60,8 @@ def for_rtl(text: str) -> str:
     """
     if not text or is_isolated(text):
         return text
-    classes = {unicodedata.bidirectional(char) for char in text}
+    # A no-break space inside Arabic words ("يوم واحد") is as safe as a space.
+    classes = {"WS" if char == NBSP else unicodedata.bidirectional(char) for char in text}
     if classes <= _PLAIN_RTL:
         return text
     return isolate(text) if classes & _STRONG_RTL else ltr(text)

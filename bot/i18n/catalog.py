@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import gettext
 import logging
-from functools import cache
+import re
+from functools import cache, lru_cache
 from importlib.resources.abc import Traversable
 from io import BytesIO
 from numbers import Number
@@ -17,7 +18,7 @@ from babel.messages.catalog import Catalog
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 
-from bot.i18n.bidi import for_rtl
+from bot.i18n.bidi import NBSP, for_rtl
 from bot.package_data import package_file
 
 log = logging.getLogger(__name__)
@@ -30,6 +31,17 @@ LOCALES_DIR = package_file("locales")
 
 # Language names as shown in a language picker: each in its own language, never translated.
 LANGUAGE_NAMES = {"ar": "العربية", "en": "English"}
+
+
+# A count stays on one line with the word it counts ("75 يومًا", "10 digits", "{n} tries"):
+# the space after a number, or after {n}, and before a letter is a no-break space.
+_COUNT_SPACE = re.compile(r"(\d|\{n\}) (?=[^\W\d_])")
+
+
+@lru_cache(maxsize=2048)
+def keep_counts(template: str) -> str:
+    """The message with each count joined to the word after it by a no-break space."""
+    return _COUNT_SPACE.sub(r"\1" + NBSP, template)
 
 
 def N_(msgid: str) -> str:  # the conventional gettext name
@@ -124,6 +136,7 @@ class Translator:
         return f"Translator({self.locale!r})"
 
     def _format(self, translated: str, source: str, kwargs: dict[str, object]) -> str:
+        translated, source = keep_counts(translated), keep_counts(source)
         if self._rtl:
             kwargs = {key: self._protect(value) for key, value in kwargs.items()}
         try:

@@ -11,6 +11,7 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
+from gettext import ngettext
 from zoneinfo import ZoneInfo
 
 from bot.conversation.replies import Message
@@ -36,6 +37,11 @@ from bot.store.subscriptions import (
 LEASE = "reminder-pass"
 
 
+def _days(n: int) -> str:
+    """'1 day', '7 days': operators read English (gettext's own rule, no catalog)."""
+    return ngettext("{n} day", "{n} days", n).format(n=n)
+
+
 @dataclass
 class ReminderReport:
     day: date
@@ -56,7 +62,7 @@ class ReminderReport:
         if self.busy:
             return f"Reminder pass for {self.day}: already running elsewhere; nothing done."
         parts = ", ".join(
-            f"{'expiry day' if t == 0 else f'{t} days'}: {n}"
+            f"{'expiry day' if t == 0 else _days(t)}: {n}"
             for t, n in sorted(self.due.items(), reverse=True)
         )
         verb = "would send" if self.dry_run else "due"

@@ -230,6 +230,9 @@ MIGRATIONS: list[tuple[str, ...]] = [
         "ON broadcast_recipients (broadcast_id, channel, seq)",
         "ALTER TABLE broadcasts ADD COLUMN outside_window INTEGER NOT NULL DEFAULT 0",
     ),
+    # 7: a policy's members by insurer and policy number: a principal's card lists the
+    # dependents on the same policy (PolicyStore.dependents_of).
+    ("CREATE INDEX policies_policy ON policies (insurer_code, policy_number)",),
 ]
 
 

@@ -35,12 +35,25 @@ POLICY_COLUMNS = (
 _KEY = ("id_hmac", "policy_number")
 _VALUE_COLUMNS = tuple(c for c in POLICY_COLUMNS if c not in _KEY)
 
-_SELECT = """
-    SELECT p.id_masked, p.policy_number, p.policy_class, p.beneficiary_type, p.start_date,
-           p.expiry_date, p.status, p.member_name, p.network, p.deductible_rate, p.max_limit,
-           p.beneficiary_number, p.sponsor_name, i.code, i.name_ar, i.name_en
-    FROM policies p JOIN insurers i ON i.code = p.insurer_code
+_COLUMNS = """
+    p.id_masked, p.policy_number, p.policy_class, p.beneficiary_type, p.start_date,
+    p.expiry_date, p.status, p.member_name, p.network, p.deductible_rate, p.max_limit,
+    p.beneficiary_number, p.sponsor_name, i.code, i.name_ar, i.name_en
 """
+_FROM = " FROM policies p JOIN insurers i ON i.code = p.insurer_code"
+_SELECT = "SELECT" + _COLUMNS + _FROM
+# Everyone on one policy, principals first; the last column says whether the row is the
+# looked-up person's.
+_MEMBERS = (
+    "SELECT"
+    + _COLUMNS
+    + ", p.id_hmac = ?"
+    + _FROM
+    + " WHERE p.insurer_code = ? AND p.policy_number = ?"
+    " ORDER BY p.beneficiary_type = 'dependent', p.beneficiary_number, p.id LIMIT ?"
+)
+# A bound on the work for one card: a policy with more dependents than this is no family's.
+MAX_DEPENDENTS = 50
 
 IMPORT_CACHE_KIB = 256 * 1024
 
@@ -92,6 +105,19 @@ class PolicyStore:
         # execute_fetchall: one hop to the database thread instead of three.
         rows = await self.db.read(_SELECT + " WHERE p.id_hmac = ?", (id_hash,))
         return [_policy_from_row(r) for r in rows]
+
+    async def dependents_of(self, id_hash: bytes, policy: Policy) -> list[Policy]:
+        """The dependents on `policy` (same insurer and policy number) when it is one family's:
+        the person `id_hash` is its only principal. A group policy (an employer's, with
+        several principals and nothing tying a dependent to one of them) gives none, and so
+        does one with more than MAX_DEPENDENTS dependents. Principals come first, so the
+        limit never hides a second one."""
+        params = (id_hash, policy.insurer.code, policy.policy_number, MAX_DEPENDENTS + 2)
+        rows = await self.db.read(_MEMBERS, params)
+        principals = [r for r in rows if r[3] == BeneficiaryType.PRINCIPAL.value]
+        if len(principals) != 1 or not principals[0][16] or len(rows) > MAX_DEPENDENTS + 1:
+            return []
+        return [_policy_from_row(r) for r in rows if r[3] != BeneficiaryType.PRINCIPAL.value]
 
     async def count(self) -> int:
         row = await self.db.read_one("SELECT count(*) FROM policies")

@@ -18,7 +18,7 @@ from bot.domain.subscriptions import (
     Subscription,
     SubscriptionView,
 )
-from bot.i18n import strip_isolates
+from bot.i18n import plain_text
 from bot.limits import Exceeded, LimitConfig, Limits, Window
 
 KEY = b"engine-test-key"
@@ -46,11 +46,24 @@ def policy(number: str, expiry_offset: int, **changes: object) -> Policy:
 
 
 class FakePolicies:
+    """Policies by number; a principal's dependents are those on the same insurer and policy
+    number (the store's rule, bot.store.policies, without its group-policy guard)."""
+
     def __init__(self, by_number: dict[str, list[Policy]]) -> None:
         self.by_hash = {id_hmac(KEY, n): p for n, p in by_number.items()}
 
     async def policies_for_hmac(self, id_hash: bytes) -> list[Policy]:
         return self.by_hash.get(id_hash, [])
+
+    async def dependents_of(self, id_hash: bytes, policy: Policy) -> list[Policy]:
+        return [
+            p
+            for owner, policies in self.by_hash.items()
+            if owner != id_hash
+            for p in policies
+            if (p.insurer, p.policy_number) == (policy.insurer, policy.policy_number)
+            and p.beneficiary_type is BeneficiaryType.DEPENDENT
+        ]
 
 
 class FakeCaptcha:
@@ -151,7 +164,7 @@ class FakeConsent:
 
 
 class Person:
-    """One chat with the engine; every reply's text with bidi isolates removed."""
+    """One chat with the engine; every reply's text as plain text (`plain_text`)."""
 
     def __init__(
         self,
@@ -197,7 +210,7 @@ class Person:
 
 
 def text_of(reply: Reply) -> str:
-    return strip_isolates(reply.text if isinstance(reply, Message) else reply.caption)
+    return plain_text(reply.text if isinstance(reply, Message) else reply.caption)
 
 
 def buttons_of(reply: Reply) -> list[str]:

@@ -36,7 +36,7 @@ async def test_citizen_with_arabic_indic_digits_all_the_way_to_the_result() -> N
     assert buttons_of(photo) == ["new_code", "audio_code"]
     [card] = await person.send(Text("١٢٣٤٥٦"))
     text = text_of(card)
-    assert "التأمين ساري، ويتبقى على انتهائه 200 يوم." in text
+    assert "التأمين سارٍ، ويتبقى على انتهائه 200 يوم." in text
     assert "شركة التأمين: بوبا العربية" in text
     assert "رقم الوثيقة: BUPA-1" in text
     assert "هـ (" in text  # Hijri, then Gregorian in brackets
@@ -53,7 +53,7 @@ async def test_resident_and_border_numbers() -> None:
         [photo] = await person.send(Text(number))
         assert isinstance(photo, Photo)
         [card] = await person.texts(Text(CODE))
-        assert "التأمين ساري" in card
+        assert "التأمين سارٍ" in card
 
 
 async def test_every_invalid_number_reason_and_three_strikes() -> None:
@@ -87,7 +87,7 @@ async def test_wrong_code_then_right_and_three_wrong_gives_a_new_image() -> None
     [photo] = await person.send(Text("000002"))
     assert isinstance(photo, Photo) and "ثلاث إجابات خاطئة" in photo.caption
     [card] = await person.texts(Text(CODE))
-    assert "التأمين ساري" in card
+    assert "التأمين سارٍ" in card
 
 
 async def test_a_solved_code_never_works_again() -> None:
@@ -96,7 +96,7 @@ async def test_a_solved_code_never_works_again() -> None:
     await person.send(Text(CITIZEN))
     await person.send(Text(CODE))
     replies = await person.texts(Text(CODE))
-    assert not any("التأمين ساري" in r for r in replies)
+    assert not any("التأمين سارٍ" in r for r in replies)
     assert len(person.audit.records) == 1
 
 
@@ -108,7 +108,7 @@ async def test_code_expires_after_the_ttl() -> None:
     [photo] = await person.send(Text(CODE))
     assert isinstance(photo, Photo) and "انتهت صلاحية الرمز" in photo.caption
     [card] = await person.texts(Text(CODE))
-    assert "التأمين ساري" in card
+    assert "التأمين سارٍ" in card
 
 
 async def test_new_code_button_and_stale_buttons() -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from bot.conversation.events import Button, Text
 from bot.conversation.replies import Message, Photo, Voice
 from bot.conversation.state import Step
@@ -117,3 +119,74 @@ async def test_the_expected_code_is_not_kept_in_the_state() -> None:
     state = chat.conv.model_dump_json()
     assert CODE not in state and chat.conv.challenge is not None
     assert len(chat.conv.challenge.code_hmac) == 64
+
+
+# ------------------------------------------------- how long to wait, in words (exact replies)
+
+COOL_DOWN_AR = (
+    "أُدخلت رموز خاطئة كثيرة على التوالي. حفاظًا على أمانك، الوقت المتبقي قبل المحاولة مجددًا: {}."
+)
+COOL_DOWN_EN = "Too many wrong codes in a row. For your security, please try again in {}."
+
+
+@pytest.mark.parametrize(
+    ("seconds", "ar", "en"),
+    [
+        (600, "10 دقائق", "10 minutes"),
+        (59 * 60, "59 دقيقة", "59 minutes"),
+        (59 * 60 + 1, "ساعة واحدة", "1 hour"),  # rounded up to sixty minutes: an hour
+        (3600, "ساعة واحدة", "1 hour"),
+        (2 * 3600, "ساعتان", "2 hours"),
+        (3 * 3600, "3 ساعات", "3 hours"),
+        (11 * 3600, "11 ساعة", "11 hours"),
+    ],
+)
+async def test_a_cool_down_counts_minutes_then_hours(seconds: int, ar: str, en: str) -> None:
+    for language, expected in (("ar", COOL_DOWN_AR.format(ar)), ("en", COOL_DOWN_EN.format(en))):
+        chat = person(MemoryCounter(), LimitConfig(), language=language, cooldown=seconds)
+        await chat.send(Text(CITIZEN))
+        for wrong in ("000000", "000001", "000002", "000003"):
+            await chat.send(Text(wrong))
+        assert await chat.texts(Text("000004")) == [expected]
+
+
+async def test_the_hourly_lookup_limit_says_one_hour_not_sixty_minutes() -> None:
+    for language, expected in (
+        (
+            "ar",
+            "لقد بلغت الحد الأقصى وهو استعلام واحد في الساعة. "
+            "الوقت المتبقي قبل الاستعلام مجددًا: ساعة واحدة.",
+        ),
+        ("en", "You have reached the limit of 1 lookup per hour. You can check again in 1 hour."),
+    ):
+        chat = person(MemoryCounter(), LimitConfig(), language=language, lookups_per_hour=1)
+        await lookup(chat, CITIZEN)
+        chat.now += 1
+        assert await chat.texts(Text(OTHER)) == [expected]
+
+
+async def test_every_limit_refusal_says_hours_from_sixty_minutes() -> None:
+    counter = MemoryCounter()
+    config = LimitConfig(challenges_per_hour=1, lookups_per_address_per_hour=1)
+    chat = person(counter, config, network="203.0.113.9")
+    await lookup(chat, CITIZEN)
+    chat.now += 59  # 59 min 1 s left of the hour: an hour, rounded up
+    assert await chat.texts(Text(OTHER)) == [
+        "طلبت رموزًا كثيرة في وقت قصير. الوقت المتبقي قبل طلب رمز جديد: ساعة واحدة."
+    ]
+    english = person(counter, config, chat_ref="e" * 64, language="en", network="203.0.113.9")
+    english.now = chat.now + 60  # 58 min 1 s left
+    assert await english.texts(Text(OTHER)) == [
+        "Many lookups were made from your network in the last hour. "
+        "You can check again in 59 minutes."
+    ]
+    # A number checked too often: rounded up to whole hours, as its owner's wait.
+    counter, config = MemoryCounter(), LimitConfig(lookups_per_id_per_day=1)
+    first = person(counter, config)
+    await lookup(first, CITIZEN)
+    second = person(counter, config, chat_ref="s" * 64)
+    second.now = first.now + 3 * 3600
+    assert await second.texts(Text(CITIZEN)) == [
+        "استُعلم عن هذا الرقم مرة واحدة خلال آخر 24 ساعة، وهو الحد الأقصى المسموح به "
+        "حمايةً لصاحبه. الوقت المتبقي قبل الاستعلام عنه مجددًا: 21 ساعة."
+    ]

@@ -2,7 +2,8 @@
 
 `BotUnderTest` runs the production lifecycle (`bot.channels.telegram.polling`) against the
 `FakeBotAPI`; `Person` plays one chat and returns exactly the replies one action produced
-(bidi isolates stripped), waiting on "the bot has processed everything" rather than on time.
+(as `plain_text`: bidi isolates stripped, no-break spaces as spaces), waiting on "the bot has
+processed everything" rather than on time.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from bot.channels.telegram import TelegramApp, build_application, polling, remin
 from bot.config import Settings
 from bot.conversation.engine import Engine
 from bot.domain.policy import today_in
-from bot.i18n import strip_isolates, translator_for
+from bot.i18n import plain_text, translator_for
 from bot.importer.demo import load_demo
 from bot.reminders.service import ReminderService
 from bot.runtime import Runtime, open_runtime
@@ -55,14 +56,14 @@ def make_settings(tmp_path: Path, api: FakeBotAPI, **overrides: Any) -> Settings
 class Reply:
     """One message the bot sent, as the person sees it."""
 
-    text: str  # text or caption, bidi isolates removed
+    text: str  # text or caption, bidi isolates removed, no-break spaces as spaces
     buttons: list[str]
     photo: bytes | None
     message_id: int | None
 
     @classmethod
     def of(cls, sent: Outgoing) -> Reply:
-        return cls(strip_isolates(sent.body or ""), sent.button_texts, sent.photo, sent.message_id)
+        return cls(plain_text(sent.body or ""), sent.button_texts, sent.photo, sent.message_id)
 
 
 class BotUnderTest:

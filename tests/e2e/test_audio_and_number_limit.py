@@ -8,7 +8,7 @@ import httpx
 from bot.channels.web import web_routes
 from bot.conversation import texts
 from bot.http import build_http_app
-from bot.i18n import strip_isolates
+from bot.i18n import plain_text
 from bot.limits import LimitKind, Refusal
 from tests.e2e.conftest import AR, CODE, EN, PNG_MAGIC, StartBot
 
@@ -31,7 +31,7 @@ async def test_the_audio_button_sends_a_voice_message_whose_code_is_accepted(
     assert sent.method == "sendVoice"
     ogg = bot.api.media_of(sent, "voice")
     assert ogg is not None and ogg.startswith(b"OggS") and b"OpusHead" in ogg[:100]
-    assert voice.text == strip_isolates(texts.captcha_caption(AR, "1*******08", audio=True))
+    assert voice.text == plain_text(texts.captcha_caption(AR, "1*******08", audio=True))
     assert voice.buttons == [AR._("New code"), AUDIO]
     [card] = await person.say(CODE)
     assert "1*******08" in card.text and "بوبا" in card.text
@@ -58,17 +58,17 @@ async def test_one_number_is_limited_across_telegram_and_the_web_chat(
     async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as web:
         await web.post("/api/chat", json={"text": "1000000008"})
         card = (await web.post("/api/chat", json={"text": CODE})).json()["replies"][-1]
-        assert "1*******08" in strip_isolates(card["text"])
+        assert "1*******08" in plain_text(card["text"])
         # A third chat, on Telegram again: refused before a code is issued.
         other = bot.person(602)
         await other.say("/start")
         await other.tap(CITIZEN)
         [refused] = await other.say("1000000008")
         expected = texts.refused(AR, Refusal(LimitKind.NUMBER_LOOKUPS, 2, 24 * 3600))
-        assert refused.text == strip_isolates(expected.text)
+        assert refused.text == plain_text(expected.text)
         assert refused.photo is None
         # And on the web chat, from yet another address.
         transport2 = httpx.ASGITransport(app=app, client=("192.0.2.4", 1))
         async with httpx.AsyncClient(transport=transport2, base_url="http://testserver") as w2:
             reply = (await w2.post("/api/chat", json={"text": "1000000008"})).json()
-            assert strip_isolates(reply["replies"][-1]["text"]) == refused.text
+            assert plain_text(reply["replies"][-1]["text"]) == refused.text

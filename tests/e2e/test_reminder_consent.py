@@ -11,7 +11,7 @@ from bot.conversation import consent_texts, texts
 from bot.domain.identity import Path
 from bot.domain.policy import Insurer, today_in
 from bot.domain.subscriptions import SubscriptionView
-from bot.i18n import format_date, strip_isolates
+from bot.i18n import format_date, plain_text
 from bot.importer.demo import demo_rows
 from bot.importer.run import import_policies
 from bot.reminders.texts import expiry_message
@@ -41,7 +41,7 @@ async def begin(bot: BotUnderTest, chat_id: int, language: str = "ar") -> Person
 
 
 def plain(text: str) -> str:
-    return strip_isolates(text)
+    return plain_text(text)
 
 
 async def subscribe(person: Person, path: str, number: str) -> str:

@@ -13,7 +13,7 @@ from bot.conversation import texts
 from bot.conversation.replies import Message
 from bot.domain.identity import Path
 from bot.domain.policy import today_in
-from bot.i18n import format_gregorian, format_hijri, strip_isolates
+from bot.i18n import format_gregorian, format_hijri, plain_text
 from tests.conftest import on_both_backends
 from tests.e2e.conftest import AR, CODE, EN, PNG_MAGIC, BotUnderTest, Reply, StartBot
 from tests.fakes.fake_bot_api import FakeBotAPI
@@ -29,7 +29,7 @@ NEW_LOOKUP = AR._("New lookup")
 
 
 def text_of(message: Message) -> str:
-    return strip_isolates(message.text)
+    return plain_text(message.text)
 
 
 def in_days(bot: BotUnderTest, days: int) -> date:
@@ -38,7 +38,7 @@ def in_days(bot: BotUnderTest, days: int) -> date:
 
 def assert_dates(card: Reply, day: date, locale: str = "ar") -> None:
     """Hijri and Gregorian side by side, as the card shows them."""
-    assert f"{format_hijri(day, locale)} ({format_gregorian(day, locale)})" in card.text
+    assert plain_text(f"{format_hijri(day, locale)} ({format_gregorian(day, locale)})") in card.text
 
 
 async def test_citizen_with_arabic_indic_digits_end_to_end(bot: BotUnderTest) -> None:
@@ -52,7 +52,7 @@ async def test_citizen_with_arabic_indic_digits_end_to_end(bot: BotUnderTest) ->
 
     [photo] = await person.say("١٠٠٠٠٠٠٠٠٨")
     assert photo.photo is not None and photo.photo.startswith(PNG_MAGIC)
-    assert photo.text == strip_isolates(texts.captcha_caption(AR, "1*******08"))
+    assert photo.text == plain_text(texts.captcha_caption(AR, "1*******08"))
     assert photo.buttons == [NEW_CODE, AUDIO_CODE]
 
     [card] = await person.say("١٢٣٤٥٦")
@@ -80,6 +80,33 @@ async def test_resident_with_iqama_then_border_number(bot: BotUnderTest) -> None
     card = await person.lookup(RESIDENT, "3012345678")
     assert "3*******78" in card.text and "الدرع العربي" in card.text
     assert_dates(card, in_days(bot, 75))
+
+
+async def test_the_demo_family_principal_sees_the_dependents_a_dependent_sees_no_principal(
+    bot: BotUnderTest,
+) -> None:
+    person = bot.person()
+    await person.say("/start")
+    card = await person.lookup(RESIDENT, "2000000006")  # bot/data/demo_policies.csv
+    assert card.text.splitlines()[0] == "التأمين الصحي لرقم الإقامة 2*******06"
+    assert card.text.split("\n\n")[-1].splitlines() == [
+        "مشمولون أيضًا بهذه الوثيقة:",
+        "• 2*******79 (تابع): سارية",
+        "• 2*******88 (تابع): سارية",
+    ]
+    assert "Fatima" not in card.text and "Omar" not in card.text  # names never
+    await person.tap(NEW_LOOKUP)
+    card = await person.lookup(RESIDENT, "2112345679")
+    assert "نوع المستفيد: تابع، مشمول بوثيقة المؤمَّن له الرئيسي" in card.text.splitlines()
+    assert "2*******06" not in card.text and "مشمولون أيضًا" not in card.text
+    await person.say("/language", expect=2)
+    await person.tap("New lookup")
+    card = await person.lookup("Resident / visitor", "2000000006")
+    assert card.text.split("\n\n")[-1].splitlines() == [
+        "Also on this policy:",
+        "• 2*******79 (dependent): valid",
+        "• 2*******88 (dependent): valid",
+    ]
 
 
 async def test_number_of_the_other_path_then_the_switch_button(bot: BotUnderTest) -> None:
@@ -186,7 +213,7 @@ async def test_language_switch_by_button_and_command(bot: BotUnderTest) -> None:
     assert greeting.buttons[:2] == ["Citizen", "Resident / visitor"]
 
     card = await person.lookup("Citizen", "1000000008")
-    assert "Health insurance for number 1*******08" in card.text
+    assert "Health insurance for national ID 1*******08" in card.text
     assert "Insurance company: Bupa Arabia" in card.text
     assert_dates(card, in_days(bot, 200), "en")
 
@@ -228,7 +255,7 @@ async def test_cool_down_after_five_wrong_codes(bot: BotUnderTest) -> None:
     await person.say("1000000008")
     answers = [(await person.say(code))[0] for code in ("111111", "222222", "333333")]
     assert answers[2].photo is not None  # third wrong answer for one image: a new image
-    assert answers[2].text == strip_isolates(texts.too_many_wrong_caption(AR, "1*******08"))
+    assert answers[2].text == plain_text(texts.too_many_wrong_caption(AR, "1*******08"))
     await person.say("444444")
     [cool] = await person.say("555555")
     assert cool.text == text_of(texts.cooldown(AR, 600))

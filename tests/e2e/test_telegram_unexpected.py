@@ -8,13 +8,13 @@ import pytest
 
 from bot.conversation import consent_texts, texts
 from bot.domain.identity import Path
-from bot.i18n import strip_isolates
+from bot.i18n import plain_text
 from tests.e2e.conftest import AR, CODE, BotUnderTest
 from tests.fakes.fake_bot_api import FakeBotAPI
 
 CITIZEN = AR._("Citizen")
-ASK_NUMBER = strip_isolates(texts.ask_number(AR, Path.CITIZEN).text)
-ONLY_TEXT = strip_isolates(texts.only_text(AR).text)
+ASK_NUMBER = plain_text(texts.ask_number(AR, Path.CITIZEN).text)
+ONLY_TEXT = plain_text(texts.only_text(AR).text)
 
 Send = Callable[[FakeBotAPI, int], object]
 _RIYADH = {"latitude": 24.7136, "longitude": 46.6753}
@@ -63,8 +63,8 @@ async def test_every_oddity_in_one_conversation_then_a_lookup(bot: BotUnderTest)
     card = await person.lookup(CITIZEN, "1000000008")
     assert "بوبا العربية" in card.text
     captcha_message = next(r for r in person.seen if r.photo is not None).message_id
-    after_result = strip_isolates(texts.after_result(AR).text)
-    stale = strip_isolates(texts.stale_button(AR).text)
+    after_result = plain_text(texts.after_result(AR).text)
+    stale = plain_text(texts.stale_button(AR).text)
 
     # «New code» on the image of the finished lookup: an old button.
     notice, prompt = await person.press("new_code", captcha_message, expect=2)
@@ -85,16 +85,16 @@ async def test_every_oddity_in_one_conversation_then_a_lookup(bot: BotUnderTest)
         ),
         expect=2,
     )
-    assert edited.text == strip_isolates(texts.edited_ignored(AR).text)
+    assert edited.text == plain_text(texts.edited_ignored(AR).text)
     assert prompt.text == ASK_NUMBER
 
     too_long, prompt = await person.say("1" * 5000, expect=2)
-    assert too_long.text == strip_isolates(texts.text_too_long(AR).text)
+    assert too_long.text == plain_text(texts.text_too_long(AR).text)
     unknown, prompt = await person.say("/frobnicate now", expect=2)
-    assert unknown.text == strip_isolates(texts.unknown_command(AR).text)
+    assert unknown.text == plain_text(texts.unknown_command(AR).text)
     [help_text, prompt] = await person.say("/HELP@insurance_test_bot", expect=2)
     # Telegram can send reminders later, so its help also names their commands.
-    assert help_text.text == strip_isolates(
+    assert help_text.text == plain_text(
         texts.help_text(AR).text + "\n" + consent_texts.help_reminders(AR)
     )
 
@@ -139,7 +139,7 @@ async def test_service_messages_and_other_updates_are_ignored(bot: BotUnderTest)
         expect=0,
     )
     [greeting] = await person.say("/start")
-    assert greeting.text == strip_isolates(texts.greeting(AR).text)
+    assert greeting.text == plain_text(texts.greeting(AR).text)
 
 
 async def test_an_error_is_logged_and_the_person_told(
@@ -150,10 +150,10 @@ async def test_an_error_is_logged_and_the_person_told(
     # sendMessage fails for good (a 400 is not retried): the error handler answers instead.
     bot.api.inject_errors("sendMessage", [(400, "Bad Request: something odd")])
     [sorry] = await person.say("/help")
-    assert sorry.text == strip_isolates(texts.something_went_wrong(AR).text)
+    assert sorry.text == plain_text(texts.something_went_wrong(AR).text)
     assert "Error while handling a Telegram update" in caplog.text
     [greeting] = await person.say("/start")
-    assert greeting.text == strip_isolates(texts.greeting(AR).text)
+    assert greeting.text == plain_text(texts.greeting(AR).text)
 
 
 async def test_a_user_who_blocked_the_bot_is_not_an_error(
@@ -171,5 +171,5 @@ async def test_rate_limited_reply_is_retried(bot: BotUnderTest) -> None:
     person = bot.person()
     bot.api.inject_errors("sendMessage", [(429, 1)])
     [greeting] = await person.say("/start")
-    assert greeting.text == strip_isolates(texts.greeting(AR).text)
+    assert greeting.text == plain_text(texts.greeting(AR).text)
     assert [c.status for c in bot.api.calls_to("sendMessage")] == [429, 200]

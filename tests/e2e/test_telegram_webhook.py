@@ -26,13 +26,13 @@ from bot.channels.telegram import (
 )
 from bot.config import Settings
 from bot.conversation import texts
-from bot.i18n import strip_isolates
+from bot.i18n import plain_text
 from bot.runtime import open_runtime
 from tests.e2e.conftest import AR, make_settings
 from tests.fakes.fake_bot_api import FakeBotAPI
 
 SECRET = "s3cret-Token_1"
-GREETING = strip_isolates(texts.greeting(AR).text)
+GREETING = plain_text(texts.greeting(AR).text)
 
 
 def free_port() -> int:
@@ -89,7 +89,7 @@ async def test_webhook_checks_the_secret_and_serves_healthz(
             assert status == 200
             await wait_until(lambda: api.sent_to(42))
             await app.update_queue.join()
-            assert [strip_isolates(o.body or "") for o in api.sent_to(42)] == [GREETING]
+            assert [plain_text(o.body or "") for o in api.sent_to(42)] == [GREETING]
 
             status, _ = await api.post_update_to(local + WEBHOOK_PATH, {"nonsense": 1}, SECRET)
             assert status == 400
@@ -191,7 +191,7 @@ async def test_serve_by_polling_until_stopped(
     await api.wait_until_polling()
     api.user_text(7, "/start")
     [greeting] = await api.wait_for_sent(7)
-    assert strip_isolates(greeting.body or "") == GREETING
+    assert plain_text(greeting.body or "") == GREETING
     stop.set()
     assert await asyncio.wait_for(running, 10) == 0
     assert api.calls_to("deleteWebhook")  # polling made sure no webhook was left behind
@@ -223,7 +223,7 @@ async def test_serve_by_webhook_with_extra_routes_until_stopped(
     status, _ = await api.post_update_to_webhook(api.user_text(8, "/start", queue=False))
     assert status == 200
     [greeting] = await api.wait_for_sent(8)
-    assert strip_isolates(greeting.body or "") == GREETING
+    assert plain_text(greeting.body or "") == GREETING
     stop.set()
     assert await asyncio.wait_for(running, 10) == 0
     assert api.webhook_url == f"http://127.0.0.1:{port}/telegram/webhook"  # still registered
@@ -262,10 +262,10 @@ async def test_web_chat_beside_the_polling_bot(
     await api.wait_until_polling()
     api.user_text(9, "/start")
     [greeting] = await api.wait_for_sent(9)
-    assert strip_isolates(greeting.body or "") == GREETING
+    assert plain_text(greeting.body or "") == GREETING
     async with ClientSession() as http:
         response = await http.post(f"http://127.0.0.1:{port}/api/chat", json={"command": "start"})
         body = await response.json()
-    assert strip_isolates(body["replies"][0]["text"]) == GREETING
+    assert plain_text(body["replies"][0]["text"]) == GREETING
     stop.set()
     assert await asyncio.wait_for(running, 10) == 0

@@ -25,7 +25,7 @@ from bot.conversation.buttons import MAX_DATA_BYTES, RemindMe, decode
 from bot.conversation.events import Action, Button, Command, Text
 from bot.conversation.replies import MAX_LABEL, Keyboard, fit_label
 from bot.domain.audience import Audience
-from bot.domain.identity import IdProblem, InvalidIdentity, Path
+from bot.domain.identity import IdKind, IdProblem, InvalidIdentity, Path
 from bot.domain.policy import Insurer, coverage_for
 from bot.i18n import SUPPORTED, Translator, translator_for
 from bot.limits import LimitKind, Refusal
@@ -72,8 +72,8 @@ def keyboards(tr: Translator) -> Iterator[tuple[str, Keyboard]]:
     yield "texts.after_result", texts.after_result(tr).buttons
     yield "texts.waiting_for_captcha", texts.waiting_for_captcha(tr).buttons
     coverages = coverage_for([policy("P", 10)], TODAY, 30)
-    yield "card.result_card", card.result_card(tr, MASKED, coverages).buttons
-    yield "card.result_card", card.result_card(tr, MASKED, []).buttons
+    yield "card.result_card", card.result_card(tr, MASKED, IdKind.NATIONAL_ID, coverages).buttons
+    yield "card.result_card", card.result_card(tr, MASKED, IdKind.BORDER, []).buttons
     remind = consent_texts.remind_button(tr, "0a1b2c3d")
     yield "consent_texts.remind_button", ((remind,),)
     expiry = TODAY + timedelta(days=40)

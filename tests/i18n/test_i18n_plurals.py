@@ -4,7 +4,15 @@ from __future__ import annotations
 
 import pytest
 
-from bot.i18n import days_text, hours_text, minutes_text, strip_isolates, translator_for
+from bot.i18n import (
+    NBSP,
+    Translator,
+    days_text,
+    hours_text,
+    minutes_text,
+    strip_isolates,
+    translator_for,
+)
 
 AR = translator_for("ar")
 EN = translator_for("en")
@@ -26,17 +34,32 @@ ARABIC = {
 }
 
 
+def nb(text: str) -> str:
+    """The expected phrase with its spaces as NO-BREAK SPACEs: a count and its unit are one
+    unbreakable phrase, so a narrow screen never ends a line with «75» and starts the next
+    with «يومًا»."""
+    return text.replace(" ", NBSP)
+
+
 @pytest.mark.parametrize(("n", "expected"), ARABIC.items())
 def test_arabic_forms(n: int, expected: tuple[str, str, str]) -> None:
-    assert (days_text(n, AR), hours_text(n, AR), minutes_text(n, AR)) == expected
+    got = (days_text(n, AR), hours_text(n, AR), minutes_text(n, AR))
+    assert got == tuple(nb(form) for form in expected)
 
 
 @pytest.mark.parametrize("n", ARABIC)
 def test_english_forms(n: int) -> None:
     unit = "{} day" if n == 1 else "{} days"
-    assert days_text(n, EN) == unit.format(n)
-    assert hours_text(n, EN) == f"{n} hour{'' if n == 1 else 's'}"
-    assert minutes_text(n, EN) == f"{n} minute{'' if n == 1 else 's'}"
+    assert days_text(n, EN) == nb(unit.format(n))
+    assert hours_text(n, EN) == nb(f"{n} hour{'' if n == 1 else 's'}")
+    assert minutes_text(n, EN) == nb(f"{n} minute{'' if n == 1 else 's'}")
+
+
+@pytest.mark.parametrize("tr", [AR, EN])
+@pytest.mark.parametrize("n", range(0, 250))
+def test_no_count_has_a_breakable_space(tr: Translator, n: int) -> None:
+    for text in (days_text(n, tr), hours_text(n, tr), minutes_text(n, tr)):
+        assert " " not in text and not any(c.isspace() and c != NBSP for c in text)
 
 
 def test_bare_numbers_carry_no_isolates() -> None:
@@ -46,4 +69,9 @@ def test_bare_numbers_carry_no_isolates() -> None:
 
 def test_counted_unit_inside_a_sentence_is_isolated_as_a_whole() -> None:
     text = AR._("{count}", count=days_text(11, AR))
-    assert text == "\u2068" + "11 يومًا" + "\u2069"
+    assert text == "\u2068" + "11\u00a0يومًا" + "\u2069"
+
+
+def test_a_count_in_words_stays_plain_arabic() -> None:
+    # «يوم واحد» has no digit: a no-break space inside it needs no isolate, as a space would not.
+    assert AR._("{count}", count=days_text(1, AR)) == "يوم\u00a0واحد"

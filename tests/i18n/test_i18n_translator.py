@@ -20,7 +20,7 @@ from bot.i18n import (
     translator_for,
 )
 from bot.i18n.bidi import for_rtl
-from bot.i18n.catalog import _compile
+from bot.i18n.catalog import _compile, keep_counts
 
 AR = translator_for("ar")
 EN = translator_for("en")
@@ -83,10 +83,41 @@ def test_untranslated_message_falls_back_to_source_and_is_formatted() -> None:
 
 def test_ngettext_passes_n_and_other_values() -> None:
     assert EN.ngettext("{n} file for {who}", "{n} files for {who}", 2, who="Sara") == (
-        "2 files for Sara"
+        "2\u00a0files for Sara"
     )
     # a caller's own n= wins, e.g. a pre-formatted number
-    assert EN.ngettext("{n} day", "{n} days", 1000, n="1,000") == "1,000 days"
+    assert EN.ngettext("{n} day", "{n} days", 1000, n="1,000") == "1,000\u00a0days"
+
+
+@pytest.mark.parametrize(
+    ("template", "expected"),
+    [
+        # A count and the word it counts: one unbreakable phrase, in both scripts.
+        ("{n} tries left", "{n}\u00a0tries left"),
+        ("بعد {n} يوم، في {date}", "بعد {n}\u00a0يوم، في {date}"),
+        ("10 digits starting with 1.", "10\u00a0digits starting with 1."),
+        ("آخر 24 ساعة", "آخر 24\u00a0ساعة"),
+        # Not before a digit, a bracket or a placeholder, and not after other placeholders.
+        ("٠=0 ١=1 ٣=3", "٠=0 ١=1 ٣=3"),
+        ("1 (citizens), 2 (residents)", "1 (citizens), 2 (residents)"),
+        ("{count} items, {n} {unit}", "{count} items, {n} {unit}"),
+        ("in {wait}.", "in {wait}."),
+    ],
+)
+def test_counts_keep_their_word(template: str, expected: str) -> None:
+    assert keep_counts(template) == expected
+
+
+def test_a_whole_message_keeps_its_counts_and_its_other_spaces() -> None:
+    text = AR.ngettext(
+        "You sent {n} digit, but the number has 10 digits.",
+        "You sent {n} digits, but the number has 10 digits.",
+        9,
+    )
+    assert text == "أرسلت 9\u00a0أرقام، بينما يتكون الرقم من 10\u00a0أرقام."
+    assert EN._("Send your national ID number: 10 digits starting with 1.") == (
+        "Send your national ID number: 10\u00a0digits starting with 1."
+    )
 
 
 def test_english_values_are_not_isolated() -> None:

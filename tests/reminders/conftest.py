@@ -12,7 +12,7 @@ import pytest
 from bot.config import Settings
 from bot.conversation.replies import Message
 from bot.domain.identity import id_hmac, luhn_valid, mask_id
-from bot.i18n import strip_isolates
+from bot.i18n import plain_text
 from bot.reminders.delivery import RetryPolicy
 from bot.reminders.service import ReminderService
 from bot.store.database import Database
@@ -80,7 +80,7 @@ class FakeSender:
         return [m for c, m in self.sent if c == str(chat_id)]
 
     def texts(self, chat_id: str | int) -> list[str]:
-        return [strip_isolates(m.text) for m in self.to(chat_id)]
+        return [plain_text(m.text) for m in self.to(chat_id)]
 
 
 @pytest.fixture

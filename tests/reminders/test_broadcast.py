@@ -8,7 +8,7 @@ from datetime import timedelta
 import pytest
 
 from bot.domain.audience import Audience, Content
-from bot.i18n import strip_isolates, translator_for
+from bot.i18n import plain_text, translator_for
 from bot.reminders.broadcast import (
     BroadcastReport,
     EmptyAudience,
@@ -82,7 +82,7 @@ async def test_preview_shows_exactly_what_the_first_recipient_sees(
         Audience.parse("insurer:TAWUNIYA"), Content.expiry_template(), today=TODAY
     )
     assert preview.sample is not None and preview.sample_locale == "en"
-    assert "expires in 20 days" in strip_isolates(preview.sample.text)
+    assert "expires in 20 days" in plain_text(preview.sample.text)
     assert preview.sample.buttons[0][0].data.startswith("stop_sub:")
 
 
@@ -126,8 +126,8 @@ async def test_a_typed_text_goes_once_per_chat_and_is_recorded(
     assert seen and seen[-1].sent == 4 and seen[-1].remaining == 0
     tr = translator_for("ar")
     assert "اكتملت الرسالة الجماعية رقم" in report.text(tr)
-    assert "أُرسلت: 4" in strip_isolates(progress_message(broadcast_id, seen[-1], tr))
-    listing = strip_isolates(
+    assert "أُرسلت: 4" in plain_text(progress_message(broadcast_id, seen[-1], tr))
+    listing = plain_text(
         broadcasts_text(await service.broadcasts.recent(), tr, service.settings.app.tz)
     )
     assert "كل المشتركين" in listing and "أُرسلت 4 من 4" in listing

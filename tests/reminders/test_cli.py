@@ -79,6 +79,16 @@ def test_remind_dry_run_says_what_is_due(
     assert f"Reminder pass for {day}: 2 would send (30 days: 1, 7 days: 1)" in out
 
 
+def test_remind_dry_run_counts_one_day_in_the_singular(
+    env: Path, day: date, capsys: pytest.CaptureFixture[str]
+) -> None:
+    tomorrow_ends = day + timedelta(days=6)  # the first policy ends a day after this pass
+    assert main(["remind", "--dry-run", "--date", tomorrow_ends.isoformat()]) == 0
+    out = capsys.readouterr().out
+    assert f"Reminder pass for {tomorrow_ends}: 2 would send (30 days: 1, 1 day: 1);" in out
+    assert "1 days" not in out
+
+
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
@@ -103,7 +113,8 @@ def test_broadcast_dry_run_previews_and_records_nothing(
         main(["broadcast", "--audience", "expiring:30", "--template", "expiry", "--dry-run"]) == 0
     )
     out = capsys.readouterr().out
-    assert "Recipients: 2" in out and "expires in 7 days" in out
+    # The preview is the message itself: a count and its unit are held by a no-break space.
+    assert "Recipients: 2" in out and "expires in 7\u00a0days" in out
     assert "[ Stop these reminders ]" in out
     assert main(["broadcast", "--list"]) == 0
     assert "No broadcasts yet." in capsys.readouterr().out

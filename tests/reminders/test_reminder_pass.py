@@ -167,7 +167,7 @@ async def test_a_family_gets_one_reminder_per_number_each_with_its_own_stop_butt
     await run(service, TODAY)
     messages = sender.to(700)
     assert sorted(m.buttons[0][0].data for m in messages) == sorted(f"stop_sub:{s}" for s in subs)
-    assert all("expires in 7 days" in m.text and "Malath" in m.text for m in messages)
+    assert all("expires in 7\u00a0days" in m.text and "Malath" in m.text for m in messages)
     assert all(m.buttons[0][0].label == "Stop these reminders" for m in messages)
 
 

@@ -14,7 +14,7 @@ from bot.channels.telegram_sender import TelegramSender, bulk_sender
 from bot.config import Settings
 from bot.conversation.replies import Message
 from bot.domain.audience import Audience, Content
-from bot.i18n import strip_isolates
+from bot.i18n import plain_text
 from bot.reminders.delivery import RetryPolicy
 from bot.reminders.sending import Blocked, Rejected, RetryLater, Transient
 from bot.reminders.service import ReminderService
@@ -64,7 +64,7 @@ async def test_a_reminder_arrives_with_its_stop_button_which_stops_it(
     sub = await subscribe(tg, 11, identity(1))
     await tg.reminder_pass.run(TODAY)
     [reminder] = api.sent_to(11)
-    assert "بعد 7 أيام" in strip_isolates(reminder.text or "")
+    assert "بعد 7 أيام" in plain_text(reminder.text or "")
     assert reminder.parse_mode is None
     assert reminder.params.get("allow_paid_broadcast") is True
     [button] = reminder.buttons

@@ -15,7 +15,7 @@ import pytest
 from bot.channels.web import web_routes
 from bot.config import Settings
 from bot.http import build_http_app
-from bot.i18n import strip_isolates
+from bot.i18n import plain_text
 from bot.importer.demo import load_demo
 from bot.runtime import Runtime, open_runtime
 
@@ -90,7 +90,7 @@ async def post(client: httpx.AsyncClient, status: int = 200, **body: str) -> lis
 
 
 def text(reply: dict[str, Any]) -> str:
-    return strip_isolates(str(reply["text"]))
+    return plain_text(str(reply["text"]))
 
 
 async def lookup(client: httpx.AsyncClient, number: str, **headers: str) -> str:

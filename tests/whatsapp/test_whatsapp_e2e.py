@@ -13,7 +13,7 @@ import aiohttp
 
 from bot.channels.launch import serve
 from bot.config import Settings
-from bot.i18n import strip_isolates
+from bot.i18n import plain_text
 from bot.importer.demo import load_demo
 from bot.store.setup import open_store
 from tests.fakes.fake_graph_api import FakeGraphAPI, Seen
@@ -108,10 +108,10 @@ async def test_a_lookup_over_whatsapp_end_to_end(tmp_path: Path) -> None:
             assert code.buttons == ("رمز جديد", "🔊 رمز صوتي")
             assert await post(graph.inbound_text(wa, "000000")) == 200
             await eventually(grew(4))
-            assert "غير صحيح" in strip_isolates(graph.sent_to(wa)[-1].text)
+            assert "غير صحيح" in plain_text(graph.sent_to(wa)[-1].text)
             assert await post(graph.inbound_text(wa, CODE)) == 200
             await eventually(grew(5))
-            card = strip_isolates(graph.sent_to(wa)[-1].text)
+            card = plain_text(graph.sent_to(wa)[-1].text)
             assert "1*******08" in card and "بوبا" in card
             assert len(graph.read) == 5  # every inbound message marked read
         stop.set()
@@ -165,17 +165,17 @@ async def test_a_resident_with_the_audio_code_across_a_restart_leaving_no_raw_nu
         wa = "966500000011"
         async with Running(settings, graph, wa) as bot:
             [ask] = await bot.say(graph.inbound_list(wa, "path:resident", "مقيم / زائر"))
-            assert "الإقامة" in strip_isolates(ask.text)
+            assert "الإقامة" in plain_text(ask.text)
             [image] = await bot.say(graph.inbound_text(wa, "2000000006"))
             assert image.media is not None
             [audio, caption] = await bot.say(graph.inbound_button(wa, "audio_code", "🔊"), 2)
             assert audio.type == "audio" and audio.media is not None
             assert audio.media.startswith(b"OggS") and b"OpusHead" in audio.media[:100]
-            assert "استمع" in strip_isolates(caption.text)
+            assert "استمع" in plain_text(caption.text)
         # A restart between the code and its answer loses nothing.
         async with Running(settings, graph, wa) as bot:
             [card] = await bot.say(graph.inbound_text(wa, CODE))
-            assert "2*******06" in strip_isolates(card.text)
+            assert "2*******06" in plain_text(card.text)
         db = await open_store(settings)
         rows = await db.read("SELECT state FROM conversations")
         audit = await db.read("SELECT chat_hash, id_hmac FROM audit_lookups")

@@ -19,7 +19,7 @@ from bot.channels.whatsapp_inbound import CHANNEL, WEBHOOK_PATH, Inbox, webhook_
 from bot.config import Settings
 from bot.conversation.replies import Message, Photo, Reply, Voice
 from bot.http import build_http_app
-from bot.i18n import strip_isolates
+from bot.i18n import plain_text
 from bot.importer.demo import load_demo
 from bot.runtime import Runtime, open_runtime
 from bot.store.activity import ChatActivity
@@ -41,7 +41,7 @@ class RecordingReplier:
         self.sent += [(wa_id, r) for r in replies]
 
     def texts(self, wa_id: str) -> list[str]:
-        return [strip_isolates(_text(r)) for w, r in self.sent if w == wa_id]
+        return [plain_text(_text(r)) for w, r in self.sent if w == wa_id]
 
 
 def _text(reply: Reply) -> str:

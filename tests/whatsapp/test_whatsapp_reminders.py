@@ -20,7 +20,7 @@ from bot.config import Settings
 from bot.conversation.replies import Message, ReminderTemplate
 from bot.domain.identity import id_hmac
 from bot.domain.policy import Insurer
-from bot.i18n import format_gregorian, format_hijri, strip_isolates, translator_for
+from bot.i18n import format_gregorian, format_hijri, plain_text, translator_for
 from bot.reminders.sending import (
     Blocked,
     OutsideWindow,
@@ -73,7 +73,7 @@ async def test_a_reminder_goes_as_the_template_with_five_values_and_the_stop_pay
     await sender.send(WA, reminder("ar"))
     [seen] = graph.sent_to(WA)
     assert (seen.type, seen.template, seen.language) == ("template", TEMPLATE, "ar")
-    masked, insurer, hijri, gregorian, left = (strip_isolates(p) for p in seen.params)
+    masked, insurer, hijri, gregorian, left = (plain_text(p) for p in seen.params)
     assert (masked, insurer, left) == ("1*******08", "بوبا العربية", "7 أيام")
     assert hijri.endswith("1448 هـ") and gregorian == "25 نوفمبر 2026"
     assert seen.button_ids == (stop_data(42),)
@@ -82,10 +82,10 @@ async def test_a_reminder_goes_as_the_template_with_five_values_and_the_stop_pay
 @pytest.mark.parametrize(
     ("days", "left"),
     [
-        (1, "1 day"),
-        (30, "30 days"),
+        (1, "1\u00a0day"),
+        (30, "30\u00a0days"),
         (0, "today is the last day"),
-        (-3, "none: it ended 3 days ago"),
+        (-3, "none: it ended 3\u00a0days ago"),
     ],
 )
 async def test_english_reminders_name_the_time_left_with_its_plural(
@@ -110,12 +110,13 @@ def test_arabic_plurals_of_the_time_left() -> None:
         assert message.template is not None
         return message.template.params[4]
 
+    # One unbreakable phrase each (no-break spaces), as everywhere a count meets its unit.
     assert [left(d) for d in (1, 2, 3, 11, 100)] == [
-        "يوم واحد",
+        "يوم\u00a0واحد",
         "يومان",
-        "3 أيام",
-        "11 يومًا",
-        "100 يوم",
+        "3\u00a0أيام",
+        "11\u00a0يومًا",
+        "100\u00a0يوم",
     ]
     assert left(-2) == "لا شيء، فقد انتهى منذ يومين"
 
@@ -270,7 +271,7 @@ async def test_a_subscriber_gets_the_template_on_the_due_day_and_its_quick_reply
         await core.start()
         await eventually(lambda: len(graph.sent_to(WA)) == 1)
         [sent] = graph.sent_to(WA)
-        assert sent.type == "template" and strip_isolates(sent.params[4]) == "7 أيام"
+        assert sent.type == "template" and plain_text(sent.params[4]) == "7 أيام"
         [stop] = sent.button_ids
         tap = graph.inbound_template_reply(WA, stop, "إيقاف التذكير")
         whatsapp.inbox.submit(inbound(tap))

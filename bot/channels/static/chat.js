@@ -39,6 +39,24 @@
     }
   }
 
+  // A result's status line gets a mark drawn in CSS (.status-<mark>, chat.css) instead of its
+  // emoji, an empty box where no emoji font is installed; the words say the status anyway.
+  function addText(div, reply) {
+    const lines = reply.text.split("\n");
+    const at = reply.status ? reply.status.line : -1;
+    if (at < 0 || at >= lines.length) {
+      div.appendChild(document.createTextNode(reply.text));
+      return;
+    }
+    if (at > 0) div.appendChild(document.createTextNode(lines.slice(0, at).join("\n") + "\n"));
+    const line = document.createElement("span");
+    line.className = "status status-" + reply.status.mark;
+    line.textContent = lines[at];
+    div.appendChild(line);
+    const rest = lines.slice(at + 1);
+    if (rest.length) div.appendChild(document.createTextNode("\n" + rest.join("\n")));
+  }
+
   function show(reply) {
     const div = bubble("bot", reply.rtl);
     if (reply.type === "photo") {
@@ -61,7 +79,7 @@
       audio.className = "clip";
       div.appendChild(audio);
     }
-    div.appendChild(document.createTextNode(reply.text));
+    addText(div, reply);
     if (reply.buttons && reply.buttons.length) {
       const chips = document.createElement("div");
       chips.className = "chips";
