@@ -11,6 +11,7 @@ from collections.abc import Callable
 from datetime import datetime, time, timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 import time_machine
@@ -29,6 +30,7 @@ from tests.conftest import on_both_backends
 from tests.e2e.conftest import AR, CODE, TOKEN, make_settings
 from tests.e2e.instances import Instance, instance_settings, running, texts
 from tests.fakes.fake_bot_api import FakeBotAPI, JSONDict
+from tests.fakes.tcp_proxy import TcpProxy
 from tests.reminders.conftest import LONG_AGO, identity
 
 REPO = Path(__file__).resolve().parents[2]
@@ -259,3 +261,39 @@ async def test_the_daily_pass_run_by_both_instances_sends_each_reminder_once(
         again = await asyncio.gather(*(service.daily() for service in services))  # later on
         assert [r.result.progress.sent if r.result else 0 for r in again] == [0, 0]
     assert {chat: len(api.sent_to(chat)) for chat in chats} == {chat: 1 for chat in chats}
+
+
+async def test_an_instance_that_loses_the_database_answers_503_and_keeps_no_half_done_work(
+    api: FakeBotAPI, tmp_path: Path, database: dict[str, Any]
+) -> None:
+    postgres_only(database)
+    url = str(database["database_url"])
+    port = urlsplit(url).port
+    assert port is not None
+    async with TcpProxy("127.0.0.1", port) as proxy:
+        through = {**database, "database_url": url.replace(f":{port}/", f":{proxy.port}/")}
+        settings = instance_settings(tmp_path, api, through, web_chat=True)
+        await with_demo(settings)
+        async with running([Instance("a", settings, api)]) as (a,):
+            chat = 620
+            await up_to_the_code(api, a, chat)
+            proxy.cut()  # the network to the database goes
+            assert await a.health() == (
+                503,
+                {
+                    "status": "unavailable",
+                    "database": "unavailable",
+                    "channels": {"telegram": "ok", "web": "ok"},
+                },
+            )
+            # The right code meanwhile: the person is told something went wrong ...
+            assert await a.post(api.user_text(chat, CODE, queue=False)) == 200
+            await a.settle()
+            assert texts(api, chat)[-1] == strip_isolates(bot_texts.something_went_wrong(AR).text)
+            proxy.restore()
+            assert (await a.health())[0] == 200
+            # ... and nothing of that turn was kept: the code is still awaited, and answering
+            # it now shows the card.
+            assert await a.post(api.user_text(chat, CODE, queue=False)) == 200
+            await a.settle()
+            assert "BUPA-77120345" in texts(api, chat)[-1]
