@@ -85,8 +85,10 @@ class _RunAs:
 
 
 class PostgresCluster:
-    def __init__(self, bindir: Path) -> None:
+    def __init__(self, bindir: Path, *, durable: bool = False) -> None:
+        """`durable`: fsync and synchronous commits on, as in production (benchmarks)."""
         self.bindir = bindir
+        self.durable = durable
         self.folder = Path(tempfile.mkdtemp(prefix="bot-pg-"))
         self.data = self.folder / "data"
         self.port = _free_port()
@@ -122,16 +124,16 @@ class PostgresCluster:
             ],
             "initdb",
         )
+        # fsync off for the tests: a throwaway cluster.
+        fast = ["-F", "-c full_page_writes=off", "-c synchronous_commit=off"]
         options = " ".join(
             [
-                "-F",  # fsync off: a throwaway cluster
+                *([] if self.durable else fast),
                 f"-p {self.port}",
                 "-h 127.0.0.1",
                 f"-k {self.folder}",
-                "-c full_page_writes=off",
-                "-c synchronous_commit=off",
                 "-c max_connections=200",
-                "-c shared_buffers=64MB",
+                "-c shared_buffers=128MB",
             ]
         )
         self._must(
@@ -229,11 +231,11 @@ class PostgresCluster:
         shutil.rmtree(self.folder, ignore_errors=True)
 
 
-def start_cluster() -> PostgresCluster:
+def start_cluster(*, durable: bool = False) -> PostgresCluster:
     bindir = find_bindir()
     if bindir is None or not (bindir / "initdb").exists():
         raise ClusterUnavailable("no PostgreSQL server binaries (initdb) on this machine")
-    cluster = PostgresCluster(bindir)
+    cluster = PostgresCluster(bindir, durable=durable)
     try:
         cluster.start()
     except BaseException:

@@ -2,15 +2,18 @@
 
 The same steps as SQLite's (bot/store/policies.py), so the report is the same: duplicates
 inside the file found and dropped, then what is new, changed or unchanged counted, then one
-INSERT ... ON CONFLICT and, for `replace`, one DELETE. Here all of it is one transaction on a
-pooled connection of its own, the staging table a temporary table dropped at COMMIT: a failure
-or a kill at any point leaves the database exactly as it was, and the bot's statements go on
-meanwhile on the other connections (MVCC: nothing of the import is seen before COMMIT). The
-store's transaction lock is taken once the file is staged, so the counting and the writing
-see no other unit's write in between, as the SQLite writer's turn guarantees there.
+UPDATE of the changed rows, one INSERT of the new ones and, for `replace`, one DELETE. Here
+all of it is one transaction on a pooled connection of its own, the staging table a temporary
+table dropped at COMMIT: a failure or a kill at any point leaves the database exactly as it
+was, and the bot's statements go on meanwhile on the other connections (MVCC: nothing of the
+import is seen before COMMIT). The
+import lock (an advisory lock of its own) is taken once the file is staged, so the counting and
+the writing see no other import's write in between; only imports write `policies`, so the
+bot's own transactions never wait for one (on SQLite the final transaction holds the writer).
 
 Rows arrive with COPY (binary, `copy_records_to_table`): the whole file is one COPY fed batch
-by batch as they are validated, so PostgreSQL stores a batch while the next is validated.
+by batch as they are validated (PostgreSQL takes in what was sent while the next batch is
+validated). Validation bounds it: bench/postgres.py prints both parts.
 """
 
 from __future__ import annotations
@@ -20,11 +23,13 @@ from collections.abc import AsyncIterable, AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 
 from bot.store import postgres
-from bot.store.postgres import TRANSACTION_LOCK, PostgresDatabase
+from bot.store.postgres import PostgresDatabase, advisory_key
 
 StagedRow = tuple[object, ...]  # (line, *columns values)
 
 WORK_MEM = "256MB"
+# Held from the counting to COMMIT: one import at a time across every process.
+IMPORT_LOCK = advisory_key("bot.store.import")
 
 
 @dataclass
@@ -74,7 +79,7 @@ async def write_import_postgres(
             await conn.execute("ANALYZE staging")
             # Room for the sorts and hash joins of a million rows (this transaction only).
             await conn.execute(f"SET LOCAL work_mem = '{WORK_MEM}'")
-            await conn.execute("SELECT pg_advisory_xact_lock($1)", TRANSACTION_LOCK)
+            await conn.execute("SELECT pg_advisory_xact_lock($1)", IMPORT_LOCK)
 
             group = ", ".join(key)
             duplicates = await conn.fetch(
@@ -119,7 +124,7 @@ async def write_import_postgres(
 
             # Changed rows updated, new rows inserted: two set operations instead of one
             # INSERT ... ON CONFLICT, whose speculative insertion row by row cost 3x more on
-            # a fresh load. Safe under the transaction lock: only an import writes policies.
+            # a fresh load. Safe under the import lock: only an import writes policies.
             if outcome.updated:
                 updates = ", ".join(f"{c} = s.{c}" for c in values)
                 await conn.execute(

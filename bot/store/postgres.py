@@ -146,6 +146,14 @@ def _rowcount(status: str) -> int:
     return int(last) if last.isdecimal() else 0
 
 
+async def _keep_session(conn: asyncpg.Connection) -> None:
+    """A connection handed back to the pool keeps its session as it is (asyncpg still rolls
+    back a transaction left open). Its default reset (RESET ALL, CLOSE ALL, UNLISTEN *,
+    pg_advisory_unlock_all()) is one more round trip per statement, and the store leaves no
+    session state behind: its settings are SET LOCAL and its locks transaction-scoped. Code
+    that takes a session-level advisory lock holds its connection until it unlocks."""
+
+
 async def commit_transaction(transaction: Transaction) -> None:
     """COMMIT (a function of its own: the kill -9 tests stop a child right before it)."""
     await transaction.commit()
@@ -200,6 +208,7 @@ class PostgresDatabase(Database):
                 statement_cache_size=0 if pgbouncer else 100,
                 timeout=CONNECT_TIMEOUT,
                 server_settings={"application_name": "insurance-status-bot"},
+                reset=_keep_session,
             )
         except (OSError, TimeoutError, ValueError, asyncpg.PostgresError) as exc:
             # Never the password: not in this message, nor in a chained traceback.
