@@ -64,6 +64,7 @@ class PostgresLocks:
                     statement_cache_size=self._cache,
                     timeout=CONNECT_TIMEOUT,
                     server_settings={"application_name": "insurance-status-bot locks"},
+                    reset=_nothing_to_reset,
                 )
             return self._pool
 
@@ -115,6 +116,12 @@ class PostgresLocks:
                 await asyncio.wait_for(pool.close(), WATCH_TIMEOUT)
             except TimeoutError:
                 pool.terminate()
+
+
+async def _nothing_to_reset(conn: asyncpg.Connection) -> None:
+    """Handed back after COMMIT with nothing of the session changed (the lock was the
+    transaction's): no RESET ALL round trip per turn. asyncpg still rolls back a transaction
+    left open."""
 
 
 async def _watch(conn: asyncpg.Connection, held: Held, name: str) -> None:
