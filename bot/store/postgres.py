@@ -46,7 +46,8 @@ from asyncpg.transaction import Transaction
 from bot.store.database import Database, Dialect, Params, Row, Written
 from bot.store.leases import Held
 from bot.store.migrations import POSTGRES_MIGRATIONS
-from bot.store.postgres_locks import PostgresLocks, advisory_key
+from bot.store.postgres_locks import PostgresLocks
+from bot.store.postgres_locks import advisory_key as advisory_key  # defined beside the locks
 
 log = logging.getLogger(__name__)
 
