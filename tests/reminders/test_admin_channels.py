@@ -20,7 +20,7 @@ from bot.conversation.events import Action, Button, Command, Text
 from bot.conversation.replies import Message
 from bot.domain.audience import Audience, ChannelChoice
 from bot.domain.identity import id_hmac, mask_id
-from bot.i18n import translator_for
+from bot.i18n import plain_text, translator_for
 from bot.reminders import admin_texts
 from bot.reminders.admin import AdminAnswer, AdminDialogue
 from bot.reminders.pacing import Pace
@@ -105,7 +105,7 @@ async def test_the_dialogue_asks_the_channel_and_the_broadcast_keeps_to_it(
         AR, Audience.all(), None, 1, channel=ChannelChoice.WHATSAPP, windowed=True
     )
     assert confirm == expected.text
-    assert "القناة: واتساب." in confirm and "خلال آخر 24 ساعة" in confirm
+    assert "القناة: واتساب." in confirm and "خلال آخر 24 ساعة" in plain_text(confirm)
 
     sent = await dialogue.handle(ADMIN, tap(BroadcastSend()), AR)
     assert sent is not None and sent.start is not None
