@@ -10,9 +10,11 @@ The flow the admin dialogue (Telegram `/broadcast`) and the CLI share:
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import date
 from typing import Literal
@@ -22,7 +24,7 @@ from bot.conversation.replies import Message
 from bot.domain.audience import Audience, ChannelChoice, Content
 from bot.domain.policy import Insurer, today_in
 from bot.i18n import Translator, translator_for
-from bot.reminders.delivery import Deliverer, Progress, ProgressCallback
+from bot.reminders.delivery import Deliverer, DeliveryResult, Progress, ProgressCallback
 from bot.reminders.texts import (
     broadcast_line,
     broadcast_list_text,
@@ -37,14 +39,15 @@ from bot.store.broadcasts import (
     BroadcastStore,
     BroadcastSummary,
     EmptyAudience,
-    Leases,
     UnknownInsurer,
 )
+from bot.store.locks import exclusive
 from bot.store.subscriptions import Claim, DeliveryStatus, Recipient
 
 log = logging.getLogger(__name__)
 
-Outcome = Literal["done", "cancelled", "interrupted", "busy"]
+Outcome = Literal["done", "cancelled", "interrupted", "busy", "joined"]
+CLAIM_BATCH = 32  # recipients a process claims at a time (its workers' queue holds about this)
 
 __all__ = [
     "BroadcastPreview",
@@ -86,9 +89,11 @@ class BroadcastReport:
     def text(self, tr: Translator) -> str:
         """The admin's final report, in the admin's language."""
         s = self.summary
-        outcome: Literal["done", "cancelled", "interrupted"] = (
-            "interrupted" if self.outcome == "busy" else self.outcome
-        )
+        # "busy" and "joined" never reach an admin (the run that leads reports), but say
+        # "not finished here" if they did.
+        outcome: Literal["done", "cancelled", "interrupted"] = "interrupted"
+        if self.outcome == "done" or self.outcome == "cancelled":
+            outcome = self.outcome
         return report_text(
             s.id,
             outcome,
@@ -163,13 +168,22 @@ Today = Callable[[], date]
 
 
 class BroadcastJob:
+    """`stop`: set when this run must stop (its leader's lock was lost)."""
+
     def __init__(
-        self, store: BroadcastStore, broadcast_id: int, content: Content, today: Today
+        self,
+        store: BroadcastStore,
+        broadcast_id: int,
+        content: Content,
+        today: Today,
+        *,
+        stop: asyncio.Event | None = None,
     ) -> None:
         self.store = store
         self.broadcast_id = broadcast_id
         self.content = content
         self.today = today
+        self.stop = stop
 
     @property
     def free_form(self) -> bool:
@@ -179,7 +193,9 @@ class BroadcastJob:
         return await self.store.channels(self.broadcast_id)
 
     async def page(self, channel: str, after_seq: int, limit: int) -> list[Recipient]:
-        return await self.store.page(self.broadcast_id, channel, after_seq, limit)
+        # Claimed for this process, a few at a time so that processes share the list: what it
+        # claimed is never offered again (`after_seq` is not needed).
+        return await self.store.page(self.broadcast_id, channel, min(limit, CLAIM_BATCH))
 
     async def claim(self, recipient: Recipient, reachable_since: float | None) -> Claim:
         return await self.store.claim(recipient.key, reachable_since)
@@ -199,9 +215,11 @@ class BroadcastJob:
         await self.store.ledger.finish(recipient.key, status.value, reason, attempts, message_id)
 
     async def release(self, recipient: Recipient) -> None:
-        await self.store.ledger.release(recipient.key)
+        await self.store.release(recipient.key)
 
     async def cancelled(self) -> bool:
+        if self.stop is not None and self.stop.is_set():
+            return True
         return await self.store.status(self.broadcast_id) is BroadcastStatus.CANCELLED
 
 
@@ -214,7 +232,6 @@ class BroadcastRunner:
         self,
         store: BroadcastStore,
         deliverer: Deliverer,
-        leases: Leases,
         *,
         tz: ZoneInfo,
         today: Today | None = None,
@@ -222,7 +239,6 @@ class BroadcastRunner:
     ) -> None:
         self.store = store
         self.deliverer = deliverer
-        self.leases = leases
         self.tz = tz
         self.today: Today = today or (lambda: today_in(tz))
         self.monotonic = monotonic  # times a run (a test's clock may replace it)
@@ -298,11 +314,15 @@ class BroadcastRunner:
     async def run(
         self, broadcast_id: int, on_progress: ProgressCallback | None = None
     ) -> BroadcastReport:
-        """Deliver (or go on delivering) one broadcast; returns its report.
+        """Deliver (or go on delivering) one broadcast, together with any other process that
+        delivers it (bot instances, the CLI); returns its report.
 
-        Outcome "busy" when another process or task is delivering it right now."""
+        One of them leads it (a lock on the database, `exclusive`): it shows `on_progress`,
+        waits for what the others still have in flight, sends again what a dead one left in
+        flight, and closes the broadcast. Any other joins: it claims recipients from the same
+        list and sends them, under the same shared rate, and its outcome is "joined" (the
+        leader reports the end). Outcome "busy" when this process runs it already."""
         started = self.monotonic()
-        sent_before = 0
         self._reserved.discard(broadcast_id)
         summary = await self.store.get(broadcast_id)
         if summary is None:
@@ -316,38 +336,15 @@ class BroadcastRunner:
             return BroadcastReport(summary, outcome, 0.0)
         self._running.add(broadcast_id)
         try:
-            async with self.leases.hold(f"broadcast:{broadcast_id}") as mine:
-                if not mine:
-                    return BroadcastReport(summary, "busy", 0.0)
-                resent = await self.store.reset_in_flight(broadcast_id)
-                if resent:
-                    log.warning(
-                        "broadcast #%d: %d message(s) were in flight when the previous run "
-                        "stopped; sending them again",
-                        broadcast_id,
-                        resent,
-                    )
-                counts = await self.store.counts(broadcast_id)
-                sent_before = counts.get(DeliveryStatus.SENT, 0)  # by earlier runs
-                progress = Progress(
-                    total=summary.total,
-                    sent=sent_before,
-                    failed=counts.get(DeliveryStatus.FAILED, 0),
-                    blocked=counts.get(DeliveryStatus.BLOCKED, 0),
-                    skipped=counts.get(DeliveryStatus.SKIPPED, 0),
-                    outside_window=await self.store.outside_window(broadcast_id),
-                )
-                job = BroadcastJob(self.store, broadcast_id, summary.content, self.today)
-                result = await self.deliverer.run(job, progress, on_progress)
-                cancelled = await self.store.status(broadcast_id) is BroadcastStatus.CANCELLED
-                if cancelled:
-                    await self.store.finish_broadcast(broadcast_id, BroadcastStatus.CANCELLED)
-                    outcome = "cancelled"
-                elif result.complete:
-                    await self.store.finish_broadcast(broadcast_id, BroadcastStatus.DONE)
-                    outcome = "done"
+            sent_before = (await self.store.counts(broadcast_id)).get(DeliveryStatus.SENT, 0)
+            async with (
+                exclusive(self.store.db, f"broadcast:{broadcast_id}") as leading,
+                self._claims_kept(broadcast_id),
+            ):
+                if leading:
+                    outcome, result = await self._lead(summary, on_progress, leading.lost)
                 else:
-                    outcome = "interrupted"
+                    outcome, result = await self._join(summary)
         finally:
             self._running.discard(broadcast_id)
         final = await self.store.get(broadcast_id)
@@ -355,13 +352,105 @@ class BroadcastRunner:
         took = self.monotonic() - started
         return BroadcastReport(final, outcome, took, final.sent - sent_before, result.aborted)
 
+    async def _lead(
+        self,
+        summary: BroadcastSummary,
+        on_progress: ProgressCallback | None,
+        lost: asyncio.Event,
+    ) -> tuple[Outcome, DeliveryResult]:
+        broadcast_id = summary.id
+        job = BroadcastJob(self.store, broadcast_id, summary.content, self.today, stop=lost)
+        while True:
+            resent = await self.store.reset_in_flight(broadcast_id)
+            if resent:
+                log.warning(
+                    "broadcast #%d: %d message(s) were in flight when a run stopped (this "
+                    "process's or another's); sending them again",
+                    broadcast_id,
+                    resent,
+                )
+            progress = await self._progress(summary)
+            shown = self._shown(broadcast_id, progress, on_progress) if on_progress else None
+            result = await self.deliverer.run(job, progress, shown)
+            if await self.store.status(broadcast_id) is BroadcastStatus.CANCELLED:
+                await self.store.finish_broadcast(broadcast_id, BroadcastStatus.CANCELLED)
+                return "cancelled", result
+            if not result.complete or lost.is_set():
+                return "interrupted", result
+            if not await self.store.unsettled(broadcast_id):
+                await self.store.finish_broadcast(broadcast_id, BroadcastStatus.DONE)
+                return "done", result
+            # Other processes still hold recipients (claimed, or in flight): wait for them to
+            # finish, or for their claims to lapse if they died, then look again.
+            await asyncio.sleep(self.deliverer.progress_every)
+
+    async def _join(self, summary: BroadcastSummary) -> tuple[Outcome, DeliveryResult]:
+        job = BroadcastJob(self.store, summary.id, summary.content, self.today)
+        result = await self.deliverer.run(job, await self._progress(summary), None)
+        if await self.store.status(summary.id) is BroadcastStatus.CANCELLED:
+            return "cancelled", result
+        return ("joined" if result.complete else "interrupted"), result
+
+    async def _progress(self, summary: BroadcastSummary) -> Progress:
+        counts = await self.store.counts(summary.id)
+        return Progress(
+            total=summary.total,
+            sent=counts.get(DeliveryStatus.SENT, 0),
+            failed=counts.get(DeliveryStatus.FAILED, 0),
+            blocked=counts.get(DeliveryStatus.BLOCKED, 0),
+            skipped=counts.get(DeliveryStatus.SKIPPED, 0),
+            outside_window=await self.store.outside_window(summary.id),
+        )
+
+    def _shown(
+        self, broadcast_id: int, start: Progress, on_progress: ProgressCallback
+    ) -> ProgressCallback:
+        """The leader's progress: every process's sends as the store counts them."""
+        settled_before = start.total - start.remaining
+
+        async def show(progress: Progress) -> None:
+            counts = await self.store.counts(broadcast_id)
+            progress.sent = counts.get(DeliveryStatus.SENT, 0)
+            progress.failed = counts.get(DeliveryStatus.FAILED, 0)
+            progress.blocked = counts.get(DeliveryStatus.BLOCKED, 0)
+            progress.skipped = counts.get(DeliveryStatus.SKIPPED, 0)
+            progress.outside_window = await self.store.outside_window(broadcast_id)
+            progress.done_this_run = progress.total - progress.remaining - settled_before
+            await on_progress(progress)
+
+        return show
+
+    @contextlib.asynccontextmanager
+    async def _claims_kept(self, broadcast_id: int) -> AsyncIterator[None]:
+        """This process's claims on the broadcast's recipients renewed while it runs, and
+        what it claimed but did not send handed back when it stops."""
+
+        async def renew() -> None:
+            while True:
+                await asyncio.sleep(self.store.claim_seconds / 3)
+                try:
+                    await self.store.renew_claims(broadcast_id)
+                except Exception:  # the database is busy or gone: the next try may do
+                    log.warning("broadcast #%d: could not renew claims", broadcast_id)
+
+        task = asyncio.create_task(renew(), name=f"claims-{broadcast_id}")
+        try:
+            yield
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+            with contextlib.suppress(Exception):  # they lapse by themselves otherwise
+                await self.store.unclaim(broadcast_id)
+
     async def resume_unfinished(
         self,
         progress_for: ProgressFor | None = None,
         on_report: ReportCallback | None = None,
     ) -> list[BroadcastReport]:
-        """Deliver every broadcast left unfinished (by a crash, a restart or a dead CLI), one
-        after another. Those another process is delivering are left to it."""
+        """Deliver every broadcast still running, one after another: those left unfinished (by
+        a crash, a restart or a dead CLI) are led from here; those another process leads are
+        joined, and reported by it."""
         reports = []
         for broadcast_id in await self.store.unfinished():
             if broadcast_id in self._running or broadcast_id in self._reserved:
@@ -371,8 +460,8 @@ class BroadcastRunner:
                 continue
             callback = progress_for(summary) if progress_for else None
             report = await self.run(broadcast_id, callback)
-            if report.outcome == "busy":
-                continue
+            if report.outcome in ("busy", "joined"):
+                continue  # its leader, in another process, reports
             log.info("broadcast #%d resumed: %s", broadcast_id, report.outcome)
             reports.append(report)
             if on_report is not None:

@@ -184,13 +184,6 @@ async def run_broadcast(
                     print("Nobody to send to any more: nothing recorded.")
                     return EXIT_OK
                 print(f"Broadcast #{broadcast_id} recorded; sending.")
-            others = await service.leases.held_elsewhere()
-            if others:
-                print(
-                    f"Note: another process is sending too ({', '.join(others)}); the "
-                    "platforms' limits are shared, so expect pauses.",
-                    file=sys.stderr,
-                )
             with (
                 _stop_on_signals(service.deliverer.stop_all),
                 _bar(f"Broadcast #{broadcast_id}") as show,
@@ -284,6 +277,13 @@ async def _print_report(service: ReminderService, report: BroadcastReport) -> in
     if report.outcome == "busy":
         print("Another process is delivering it right now.")
         return EXIT_BUSY
+    if report.outcome == "joined":
+        # It claimed from the same list as the bot (or another CLI) and shared its pace.
+        print(
+            f"Another process leads broadcast #{s.id} (its progress message and its report); "
+            "this one sent its share of the recipients beside it."
+        )
+        return EXIT_OK
     if report.outcome == "interrupted":
         print(f"Not finished: run again with --resume {s.id} (the bot also resumes it).")
         return EXIT_FAILURES

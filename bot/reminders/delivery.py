@@ -143,6 +143,8 @@ def workers_for(rate: float) -> int:
 
 
 BlockedHandler = Callable[[str, str], Awaitable[object]]
+# A channel's pacer from its name and pace (SharedPacer: the rate shared with other processes).
+PacerFor = Callable[[str, Pace], Pacer]
 Outcome = tuple[DeliveryStatus | None, str | None, int, str | None]  # status, reason, tries, id
 
 
@@ -178,7 +180,8 @@ class Deliverer:
     """Runs delivery jobs through the channels' senders; one per process, shared by jobs.
 
     `pace` is for channels registered without one of their own (`add(sender, pace)`);
-    `per_chat` (tests) replaces every channel's gap per chat."""
+    `per_chat` (tests) replaces every channel's gap per chat; `pacer_for` makes each channel's
+    pacer (by default one of this process's own, on `timer`)."""
 
     def __init__(
         self,
@@ -190,10 +193,12 @@ class Deliverer:
         retry: RetryPolicy | None = None,
         per_chat: float | None = None,
         timer: Timer | None = None,
+        pacer_for: PacerFor | None = None,
         page_size: int = 500,
         progress_every: float = 3.0,
     ) -> None:
         self.default_pace = pace
+        self.pacer_for = pacer_for
         self.on_blocked = on_blocked
         self.retry = retry or RetryPolicy()
         self.per_chat = per_chat
@@ -214,11 +219,16 @@ class Deliverer:
     def _lane(self, channel: str, sender: Sender | None, pace: Pace) -> _Lane:
         timer = self.timer
         per_chat = pace.per_chat if self.per_chat is None else self.per_chat
+        pacer = (
+            self.pacer_for(channel, pace)
+            if self.pacer_for is not None
+            else Pacer(pace.rate, clock=timer.clock, sleep=timer.sleep)
+        )
         return _Lane(
             channel,
             sender,
             pace,
-            Pacer(pace.rate, clock=timer.clock, sleep=timer.sleep),
+            pacer,
             ChatSpacing(per_chat, clock=timer.clock, sleep=timer.sleep),
             workers_for(pace.rate),
         )

@@ -5,17 +5,24 @@ WHATSAPP_RATE and 6 s per person). One `Pacer` per channel is shared by everythi
 in bulk on it in a process (the daily reminder pass and broadcasts), so together they never
 exceed the channel's rate, and a "too many" from the platform (Telegram's 429, WhatsApp's
 130429) pauses all of them on that channel: the limit is per bot or number, not per job.
+With several processes on one database (bot instances, the CLI), `SharedPacer` takes each send
+time from the database instead, so the rate holds for all of them together.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import math
 import time
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
+
+from bot.store.pace import SendSlots
+
+log = logging.getLogger(__name__)
 
 Clock = Callable[[], float]
 Sleep = Callable[[float], Awaitable[None]]
@@ -101,6 +108,48 @@ class Pacer:
     @property
     def paused_for(self) -> float:
         return max(0.0, self._paused_until - self._clock())
+
+
+class SharedPacer(Pacer):
+    """A channel's rate shared by every process on the database: each send's time is the next
+    slot of the channel's row in `send_pace` (bot/store/pace.py), spaced 1/rate apart (and
+    the millisecond of WINDOW) on the database's clock, whichever process asks. A "too many"
+    pushes the row back, so every process waits; the pause is also kept here, for the sends
+    that already have their slot. Within the process, turns still go one at a time, in order.
+    """
+
+    def __init__(
+        self, slots: SendSlots, channel: str, rate: float, *, sleep: Sleep = asyncio.sleep
+    ) -> None:
+        super().__init__(rate, sleep=sleep)
+        self._slots = slots
+        self._channel = channel
+        self._spacing = WINDOW / rate
+        self._pushes: set[asyncio.Task[None]] = set()
+
+    @contextlib.asynccontextmanager
+    async def slot(self) -> AsyncIterator[Slot]:
+        async with self._turn:
+            await self._until(0.0)  # a pause this process was told of
+            wait, reserved = await self._slots.reserve(self._channel, self._spacing)
+            if wait > 0:
+                await self._sleep(wait)
+            await self._until(0.0)
+            slot = Slot()
+            yield slot
+            if not slot.used:
+                await self._slots.give_back(self._channel, self._spacing, reserved)
+
+    def pause(self, seconds: float) -> None:
+        super().pause(seconds)
+        task = asyncio.ensure_future(self._slots.push_back(self._channel, max(seconds, 0.0)))
+        self._pushes.add(task)
+        task.add_done_callback(self._pushed)
+
+    def _pushed(self, task: asyncio.Task[None]) -> None:
+        self._pushes.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.warning("could not share a pause of %s's sending", self._channel)
 
 
 class ChatTurn:

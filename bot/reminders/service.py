@@ -21,16 +21,25 @@ from bot.config import Settings
 from bot.domain.policy import today_in
 from bot.domain.schedule import reminder_thresholds
 from bot.reminders.broadcast import BroadcastRunner, ProgressFor, ReportCallback
-from bot.reminders.delivery import Deliverer, ProgressCallback, RetryPolicy
-from bot.reminders.pacing import Pace, Timer
+from bot.reminders.delivery import Deliverer, PacerFor, ProgressCallback, RetryPolicy
+from bot.reminders.pacing import Pace, Pacer, SharedPacer, Timer
 from bot.reminders.reminder_pass import ReminderPass, ReminderReport
 from bot.reminders.sending import Sender
 from bot.store.broadcasts import BroadcastStore
 from bot.store.database import Database
-from bot.store.leases import Leases
+from bot.store.pace import SendSlots
 from bot.store.subscriptions import ReminderLog, StopReason, SubscriptionStore
 
 log = logging.getLogger(__name__)
+
+
+def _shared_pace(db: Database) -> PacerFor:
+    slots = SendSlots(db)
+
+    def pacer(channel: str, pace: Pace) -> Pacer:
+        return SharedPacer(slots, channel, pace.rate)
+
+    return pacer
 
 
 class ReminderService:
@@ -51,12 +60,15 @@ class ReminderService:
         """`paces` by channel (a channel without one goes at BROADCAST_RATE, a second per
         chat). `clock` replaces the wall clock and `today` the calendar (tests); by default
         today is the clock's day in TIMEZONE. `timer` is the clock pacing runs on and
-        `per_chat` replaces every channel's gap per chat (tests)."""
+        `per_chat` replaces every channel's gap per chat (tests).
+
+        Each channel's rate is shared through the database with every other process on it
+        (bot instances, the CLI), unless a `timer` is given: a test's virtual clock paces in
+        this process only."""
         if today is None and clock is not None:
             today = lambda: today_in(settings.app.tz, clock())  # noqa: E731
         self.settings = settings
         self.subscriptions = SubscriptionStore(db, settings.reminders.max_subscriptions_per_chat)
-        self.leases = Leases(db)
         self.deliverer = Deliverer(
             senders,
             Pace(settings.broadcast.rate),
@@ -65,6 +77,7 @@ class ReminderService:
             retry=retry,
             per_chat=per_chat,
             timer=timer,
+            pacer_for=_shared_pace(db) if timer is None else None,
             progress_every=progress_every,
         )
         self.reminder_pass = ReminderPass(
@@ -77,7 +90,7 @@ class ReminderService:
             clock=clock,
         )
         self.broadcasts = BroadcastRunner(
-            BroadcastStore(db), self.deliverer, self.leases, tz=settings.app.tz, today=today
+            BroadcastStore(db), self.deliverer, tz=settings.app.tz, today=today
         )
         self._tasks: set[asyncio.Task[Any]] = set()
         self._sweep: asyncio.Task[Any] | None = None
@@ -132,7 +145,8 @@ class ReminderService:
 
         async def deliver() -> None:
             report = await self.broadcasts.run(broadcast_id, on_progress)
-            if on_report is not None:
+            # Another instance leads it if it was quicker to take it: that one reports.
+            if on_report is not None and report.outcome != "joined":
                 await on_report(report)
 
         return self.in_background(deliver(), f"broadcast-{broadcast_id}")

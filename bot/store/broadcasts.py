@@ -15,6 +15,7 @@ from typing import Any
 from bot.domain.audience import Audience, AudienceKind, Content, Template
 from bot.store.database import Database, Queries
 from bot.store.leases import Leases as Leases  # where it was first (callers import it here)
+from bot.store.leases import new_owner, owner_gone
 from bot.store.ledger import Ledger, parse_timestamp, timestamp
 from bot.store.subscriptions import (
     CURRENT_POLICY_ID,
@@ -124,10 +125,23 @@ _RECIPIENT_SELECT = f"""
 """
 
 
+# A recipient claimed by a process that stops renewing the claim (it died, or lost the
+# database) may be taken by another after this many seconds; at once if that process was on
+# this machine and is gone.
+CLAIM_SECONDS = 30.0
+
+
 class BroadcastStore:
-    def __init__(self, db: Database) -> None:
+    """`owner` names this process's claims on recipients (several processes deliver one
+    broadcast together: bot instances, the CLI)."""
+
+    def __init__(
+        self, db: Database, *, owner: str | None = None, claim_seconds: float = CLAIM_SECONDS
+    ) -> None:
         self.db = db
         self.ledger = Ledger(db, "broadcast_recipients", ("broadcast_id", "seq"))
+        self.owner = owner or new_owner()
+        self.claim_seconds = claim_seconds
 
     async def check_audience(self, audience: Audience) -> None:
         if audience.kind is AudienceKind.INSURER:
@@ -216,16 +230,68 @@ class BroadcastStore:
         )
         return [str(r[0]) for r in rows]
 
-    async def page(
-        self, broadcast_id: int, channel: str, after_seq: int, limit: int
-    ) -> list[Recipient]:
+    async def page(self, broadcast_id: int, channel: str, limit: int) -> list[Recipient]:
+        """Claim for this process up to `limit` pending recipients of `channel` that nobody
+        holds, first in delivery order, and return them. Rows another process is claiming at
+        this moment are skipped, not waited for (FOR UPDATE SKIP LOCKED on PostgreSQL; SQLite
+        runs one write at a time), so processes split the list between them; what one has
+        claimed is offered to nobody else until the claim lapses."""
+        epoch, skip_locked = self.db.dialect.epoch, self.db.dialect.for_update_skip_locked
+        claimed = await self.db.write_returning(
+            f"UPDATE broadcast_recipients SET claimed_by = ?, claimed_until = {epoch} + ? "
+            "WHERE broadcast_id = ? AND seq IN ("
+            "  SELECT seq FROM broadcast_recipients"
+            "  WHERE broadcast_id = ? AND channel = ? AND status = 'pending'"
+            f"   AND (claimed_until IS NULL OR claimed_until < {epoch})"
+            f"  ORDER BY seq LIMIT ?{skip_locked}"
+            ") RETURNING seq",
+            (self.owner, self.claim_seconds, broadcast_id, broadcast_id, channel, limit),
+        )
+        seqs = sorted(int(row[0]) for row in claimed)
+        if not seqs:
+            return []
         rows = await self.db.read(
             _RECIPIENT_SELECT.format(source="broadcast_recipients")
-            + " WHERE r.broadcast_id = ? AND r.channel = ? AND r.status = 'pending'"
-            " AND r.seq > ? ORDER BY r.seq LIMIT ?",
-            (broadcast_id, channel, after_seq, limit),
+            + f" WHERE r.broadcast_id = ? AND r.seq IN ({', '.join('?' * len(seqs))})"
+            " ORDER BY r.seq",
+            (broadcast_id, *seqs),
         )
         return [recipient_from_row((broadcast_id, int(r[0])), tuple(r)) for r in rows]
+
+    async def renew_claims(self, broadcast_id: int) -> int:
+        """This process is still working on what it claimed (pending or in flight)."""
+        written = await self.db.write(
+            f"UPDATE broadcast_recipients SET claimed_until = {self.db.dialect.epoch} + ? "
+            "WHERE broadcast_id = ? AND claimed_by = ? AND status IN ('pending', 'sending')",
+            (self.claim_seconds, broadcast_id, self.owner),
+        )
+        return written.rowcount
+
+    async def unclaim(self, broadcast_id: int) -> None:
+        """This process stops: its claimed recipients not yet sent are free for others now."""
+        await self.db.write(
+            "UPDATE broadcast_recipients SET claimed_by = NULL, claimed_until = NULL "
+            "WHERE broadcast_id = ? AND claimed_by = ? AND status = 'pending'",
+            (broadcast_id, self.owner),
+        )
+
+    async def release(self, key: tuple[int | str, ...]) -> None:
+        """Back to pending, unclaimed: this run stopped before the message was sent."""
+        broadcast_id, seq = key
+        await self.db.write(
+            "UPDATE broadcast_recipients SET status = 'pending', claimed_by = NULL, "
+            "claimed_until = NULL WHERE broadcast_id = ? AND seq = ? AND status = 'sending'",
+            (broadcast_id, seq),
+        )
+
+    async def unsettled(self, broadcast_id: int) -> int:
+        """Recipients still pending or in flight, whoever holds them."""
+        rows = await self.db.read(
+            "SELECT count(*) FROM broadcast_recipients "
+            "WHERE broadcast_id = ? AND status IN ('pending', 'sending')",
+            (broadcast_id,),
+        )
+        return int(rows[0][0])
 
     async def claim(
         self, key: tuple[int | str, ...], reachable_since: float | None = None
@@ -233,7 +299,9 @@ class BroadcastStore:
         """Opt-out re-checked just before sending: the subscription (template) or any
         subscription of the chat (typed text) must still be active. With `reachable_since`
         (free-form text on a channel with a window), the chat must also have written to us
-        since then: judged now, at send time, not when the broadcast was confirmed."""
+        since then: judged now, at send time, not when the broadcast was confirmed. Only a
+        recipient this process claimed (or nobody did): one another process took over after
+        this one's claim lapsed is its to send."""
         broadcast_id, seq = key
         reachable = "(1 = 1)"
         window: tuple[float, ...] = ()
@@ -262,19 +330,47 @@ class BroadcastStore:
                   FROM broadcast_recipients r WHERE r.broadcast_id = ? AND r.seq = ?
                 ) AS c
                 WHERE broadcast_id = ? AND seq = ? AND status = 'pending'
+                  AND (claimed_by IS NULL OR claimed_by = ?)
                 RETURNING status, reason
                 """,
-                (OUTSIDE_WINDOW, timestamp(), *window, broadcast_id, seq, broadcast_id, seq),
+                (
+                    OUTSIDE_WINDOW,
+                    timestamp(),
+                    *window,
+                    broadcast_id,
+                    seq,
+                    broadcast_id,
+                    seq,
+                    self.owner,
+                ),
             )
         )
         return Claim.of(rows)
 
     async def reset_in_flight(self, broadcast_id: int) -> int:
         """Rows left `sending` by a process that died: maybe delivered, so sending them again
-        is the only way to lose nobody; this is the only way anyone receives a duplicate."""
+        is the only way to lose nobody; this is the only way anyone receives a duplicate.
+
+        A process is taken for dead when its claims lapsed (it stopped renewing them), or at
+        once when it ran on this machine and is gone; what it had claimed but not yet sent
+        is free for anyone then, too. Rows in flight in a live process are left alone."""
+        owners = await self.db.read(
+            "SELECT DISTINCT claimed_by FROM broadcast_recipients WHERE broadcast_id = ? "
+            "AND claimed_by IS NOT NULL AND status IN ('pending', 'sending')",
+            (broadcast_id,),
+        )
+        for (owner,) in owners:
+            if owner != self.owner and owner_gone(str(owner)):
+                await self.db.write(
+                    "UPDATE broadcast_recipients SET claimed_until = 0 "
+                    "WHERE broadcast_id = ? AND claimed_by = ?",
+                    (broadcast_id, owner),
+                )
         written = await self.db.write(
-            "UPDATE broadcast_recipients SET status = 'pending', resent = resent + 1 "
-            "WHERE broadcast_id = ? AND status = 'sending'",
+            "UPDATE broadcast_recipients SET status = 'pending', resent = resent + 1, "
+            "claimed_by = NULL, claimed_until = NULL WHERE broadcast_id = ? "
+            "AND status = 'sending' "
+            f"AND (claimed_until IS NULL OR claimed_until < {self.db.dialect.epoch})",
             (broadcast_id,),
         )
         return written.rowcount

@@ -99,6 +99,9 @@ class Dialect:
     # SQLite, whose write transaction (BEGIN IMMEDIATE) already excludes every other writer.
     for_update: str
     for_update_skip_locked: str
+    # The database server's clock in epoch seconds (fractional): what processes that share
+    # the database measure leases, claims and the shared send pace by (one clock for all).
+    epoch: str
 
     def json_text(self, column: str, key: str) -> str:
         return self.json_field.format(column=column, key=key)
@@ -110,6 +113,7 @@ SQLITE = Dialect(
     json_field="json_extract({column}, '$.{key}')",
     for_update="",
     for_update_skip_locked="",
+    epoch="((julianday('now') - 2440587.5) * 86400.0)",
 )
 
 

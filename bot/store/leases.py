@@ -10,7 +10,6 @@ import contextlib
 import logging
 import os
 import socket
-import time
 import uuid
 from collections.abc import AsyncIterator
 
@@ -46,6 +45,20 @@ def _process_alive(pid: int) -> bool:
     return True
 
 
+def new_owner() -> str:
+    """Who holds a lease or a claim: "host:pid:random", unique to one holder in a process."""
+    return f"{_this_host()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+def owner_gone(owner: str) -> bool:
+    """The owner was a process on this machine that no longer exists (killed, crashed): what it
+    held can be taken at once, without waiting for it to lapse. Unknowable for another
+    machine's process (False): its hold lapses with time."""
+    host, _, rest = owner.partition(":")
+    pid_text = rest.partition(":")[0]
+    return host == _this_host() and pid_text.isdecimal() and not _process_alive(int(pid_text))
+
+
 class Leases:
     """Named leases: only one process (and one holder in it) runs a given job at a time.
 
@@ -57,48 +70,48 @@ class Leases:
     def __init__(self, db: Database, ttl: float = 30.0) -> None:
         self.db = db
         self.ttl = ttl
-        self.owner = f"{_this_host()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self.owner = new_owner()
 
     def _lapsed(self, owner: str, expires_at: float, now: float) -> bool:
         if expires_at <= now:
             return True
         if owner == self.owner:
             return False  # ours and live: not re-entrant
-        host, _, rest = owner.partition(":")
-        pid_text = rest.partition(":")[0]
-        if host == _this_host() and pid_text.isdecimal():
-            return not _process_alive(int(pid_text))
-        return False
+        return owner_gone(owner)
 
     async def acquire(self, name: str) -> bool:
         """Take the lease if it is free or lapsed. Each step is one statement that checks and
         takes at once (no read-then-write: under PostgreSQL's READ COMMITTED two processes
-        would both read "free" and both take it), so of two processes racing, one wins."""
-        now = time.time()
+        would both read "free" and both take it), so of two processes racing, one wins.
+        Times are the database's clock, the one every process sharing it agrees on."""
+        epoch = self.db.dialect.epoch
         taken = await self.db.write_returning(
-            "INSERT INTO leases (name, owner, expires_at) VALUES (?, ?, ?) "
+            f"INSERT INTO leases (name, owner, expires_at) VALUES (?, ?, {epoch} + ?) "
             "ON CONFLICT (name) DO UPDATE SET owner = excluded.owner, "
-            "expires_at = excluded.expires_at WHERE leases.expires_at <= ? "
+            f"expires_at = excluded.expires_at WHERE leases.expires_at <= {epoch} "
             "RETURNING owner",
-            (name, self.owner, now + self.ttl, now),
+            (name, self.owner, self.ttl),
         )
         if taken:
             return True
-        row = await self.db.read_one("SELECT owner, expires_at FROM leases WHERE name = ?", (name,))
-        if row is None or not self._lapsed(str(row[0]), float(row[1]), now):
+        row = await self.db.read_one(
+            f"SELECT owner, expires_at, {epoch} FROM leases WHERE name = ?", (name,)
+        )
+        if row is None or not self._lapsed(str(row[0]), float(row[1]), float(row[2])):
             return False
         # Its holder died on this machine: take it over, unless someone else just did.
         written = await self.db.write(
-            "UPDATE leases SET owner = ?, expires_at = ? "
+            f"UPDATE leases SET owner = ?, expires_at = {epoch} + ? "
             "WHERE name = ? AND owner = ? AND expires_at = ?",
-            (self.owner, now + self.ttl, name, row[0], row[1]),
+            (self.owner, self.ttl, name, row[0], row[1]),
         )
         return written.rowcount == 1
 
     async def renew(self, name: str) -> bool:
         written = await self.db.write(
-            "UPDATE leases SET expires_at = ? WHERE name = ? AND owner = ?",
-            (time.time() + self.ttl, name, self.owner),
+            f"UPDATE leases SET expires_at = {self.db.dialect.epoch} + ? "
+            "WHERE name = ? AND owner = ?",
+            (self.ttl, name, self.owner),
         )
         return written.rowcount > 0
 
@@ -107,14 +120,15 @@ class Leases:
 
     async def held_elsewhere(self, prefix: str = "") -> list[str]:
         """Names of live leases other processes hold (e.g. to warn before a second sender)."""
-        now = time.time()
         rows = await self.db.read(
-            "SELECT name, owner, expires_at FROM leases WHERE name LIKE ? || '%'", (prefix,)
+            f"SELECT name, owner, expires_at, {self.db.dialect.epoch} FROM leases "
+            "WHERE name LIKE ? || '%'",
+            (prefix,),
         )
         return [
             str(r[0])
             for r in rows
-            if str(r[1]) != self.owner and not self._lapsed(str(r[1]), float(r[2]), now)
+            if str(r[1]) != self.owner and not self._lapsed(str(r[1]), float(r[2]), float(r[3]))
         ]
 
     @contextlib.asynccontextmanager

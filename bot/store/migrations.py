@@ -233,6 +233,22 @@ MIGRATIONS: list[tuple[str, ...]] = [
     # 7: a policy's members by insurer and policy number: a principal's card lists the
     # dependents on the same policy (PolicyStore.dependents_of).
     ("CREATE INDEX policies_policy ON policies (insurer_code, policy_number)",),
+    # 8: several processes deliver one broadcast (bot instances, the CLI). A recipient is
+    # claimed by one of them before it is queued there (`claimed_by`, until `claimed_until` in
+    # epoch seconds on the database's clock, renewed while it works), so they split the list
+    # instead of racing for each row; a claim that lapses (its process died) is taken by
+    # another. `send_pace`: the next free send time of each channel, shared by every process,
+    # so that BROADCAST_RATE and WHATSAPP_RATE hold for all of them together.
+    (
+        "ALTER TABLE broadcast_recipients ADD COLUMN claimed_by TEXT",
+        "ALTER TABLE broadcast_recipients ADD COLUMN claimed_until REAL",
+        """
+        CREATE TABLE send_pace (
+            channel TEXT PRIMARY KEY,
+            next_at REAL NOT NULL
+        ) WITHOUT ROWID
+        """,
+    ),
 ]
 
 

@@ -59,6 +59,7 @@ POSTGRES = Dialect(
     json_field="({column}::json ->> '{key}')",
     for_update=" FOR UPDATE",
     for_update_skip_locked=" FOR UPDATE SKIP LOCKED",
+    epoch="extract(epoch FROM clock_timestamp())::double precision",
 )
 
 POOL_SIZE = 10

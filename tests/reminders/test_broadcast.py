@@ -7,6 +7,7 @@ from datetime import timedelta
 
 import pytest
 
+from bot.config import Settings
 from bot.domain.audience import Audience, Content
 from bot.i18n import plain_text, translator_for
 from bot.reminders.broadcast import (
@@ -20,8 +21,10 @@ from bot.reminders.cli import _print_report
 from bot.reminders.delivery import Progress
 from bot.reminders.sending import Blocked, Rejected, RetryLater, SenderUnavailable, Transient
 from bot.reminders.service import ReminderService
-from bot.store.broadcasts import BroadcastStatus, Leases
+from bot.store.broadcasts import BroadcastStatus
 from bot.store.database import Database
+from bot.store.locks import exclusive
+from bot.store.setup import open_store
 from tests.reminders.conftest import TODAY, FakeSender, add_policy, identity, subscribe
 
 TEXT = "تنبيه: تحديث مهم لخدمة التحقق من التأمين."
@@ -279,20 +282,27 @@ async def test_an_interrupted_broadcast_resumes_without_losing_or_repeating_anyo
     assert await service.broadcasts.resume_unfinished() == []
 
 
-async def test_a_broadcast_another_live_process_delivers_is_left_to_it(
-    service: ReminderService, store: Database, sender: FakeSender
+async def test_a_broadcast_another_process_leads_is_joined_and_closed_by_its_leader(
+    service: ReminderService, sender: FakeSender, fast_settings: Settings
 ) -> None:
-    await subscribe(service, 300, identity(300))
+    for chat in (300, 301, 302):
+        await subscribe(service, chat, identity(chat))
     broadcast_id = await service.broadcasts.create(
         Audience.all(), Content.custom(TEXT), "cli:op", today=TODAY
     )
-    other = Leases(store)  # same machine, this (live) process, another owner
-    assert await other.acquire(f"broadcast:{broadcast_id}")
-    report = await service.broadcasts.run(broadcast_id)
-    assert report.outcome == "busy" and sender.sent == []
-    assert await service.broadcasts.resume_unfinished() == []
-    await other.release(f"broadcast:{broadcast_id}")
-    assert (await service.broadcasts.run(broadcast_id)).outcome == "done"
+    async with (
+        await open_store(fast_settings) as elsewhere,  # another instance, or the CLI
+        exclusive(elsewhere, f"broadcast:{broadcast_id}") as leading,
+    ):
+        assert leading
+        report = await service.broadcasts.run(broadcast_id)
+        # It claimed from the same list and sent; the end is the leader's to report.
+        assert report.outcome == "joined"
+        assert sorted(chat for chat, _ in sender.sent) == ["300", "301", "302"]
+        assert report.summary.status is BroadcastStatus.RUNNING
+        assert await service.broadcasts.resume_unfinished() == []  # joined again: no report
+    report = await service.broadcasts.run(broadcast_id)  # this process leads now
+    assert report.outcome == "done" and report.summary.sent == 3 and len(sender.sent) == 3
 
 
 async def test_an_unusable_sender_stops_the_run_and_keeps_everyone_pending(
