@@ -47,7 +47,7 @@ from bot.store.subscriptions import Claim, DeliveryStatus, Recipient
 log = logging.getLogger(__name__)
 
 Outcome = Literal["done", "cancelled", "interrupted", "busy", "joined"]
-CLAIM_BATCH = 32  # recipients a process claims at a time (its workers' queue holds about this)
+CLAIM_BATCH = 8  # recipients a process claims at a time: it claims again as its workers take them
 
 __all__ = [
     "BroadcastPreview",

@@ -31,6 +31,9 @@ PER_CHAT_INTERVAL = 1.0  # Telegram: about one message per second per chat
 # The rate's "second", with a millisecond to spare: on an exact grid the send `rate` places on
 # is exactly 1 s later, and a clock read a few microseconds apart would count one too many.
 WINDOW = 1.001
+# The same for the slots processes share: they cannot see each other's sends leave, and each
+# process wakes for its slot a little late, by a varying few milliseconds: 2% to spare.
+SHARED_WINDOW = 1.02
 
 
 class Slot:
@@ -112,33 +115,41 @@ class Pacer:
 
 class SharedPacer(Pacer):
     """A channel's rate shared by every process on the database: each send's time is the next
-    slot of the channel's row in `send_pace` (bot/store/pace.py), spaced 1/rate apart (and
-    the millisecond of WINDOW) on the database's clock, whichever process asks. A "too many"
+    slot of the channel's row in `send_pace` (bot/store/pace.py), on the database's clock,
+    whichever process asks; slots are SHARED_WINDOW/rate apart. The checks before a send (the
+    opt-out claim) run as soon as the slot is reserved, and the send waits for the slot after
+    them, so that their round trip does not stand between the slot and the send. A "too many"
     pushes the row back, so every process waits; the pause is also kept here, for the sends
-    that already have their slot. Within the process, turns still go one at a time, in order.
+    that already have their slot. Within the process, turns go one at a time, in order.
     """
 
     def __init__(
-        self, slots: SendSlots, channel: str, rate: float, *, sleep: Sleep = asyncio.sleep
+        self,
+        slots: SendSlots,
+        channel: str,
+        rate: float,
+        *,
+        clock: Clock = time.monotonic,
+        sleep: Sleep = asyncio.sleep,
     ) -> None:
-        super().__init__(rate, sleep=sleep)
+        super().__init__(rate, clock=clock, sleep=sleep)
         self._slots = slots
         self._channel = channel
-        self._spacing = WINDOW / rate
+        self._spacing = SHARED_WINDOW / rate
         self._pushes: set[asyncio.Task[None]] = set()
 
     @contextlib.asynccontextmanager
     async def slot(self) -> AsyncIterator[Slot]:
         async with self._turn:
-            await self._until(0.0)  # a pause this process was told of
+            await self._until(-math.inf)  # a pause this process was told of
             wait, reserved = await self._slots.reserve(self._channel, self._spacing)
-            if wait > 0:
-                await self._sleep(wait)
-            await self._until(0.0)
+            due = self._clock() + wait
             slot = Slot()
             yield slot
             if not slot.used:
                 await self._slots.give_back(self._channel, self._spacing, reserved)
+                return
+            await self._until(due)
 
     def pause(self, seconds: float) -> None:
         super().pause(seconds)

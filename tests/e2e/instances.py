@@ -10,7 +10,7 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, cast
 
 from aiohttp import ClientSession
 
@@ -25,18 +25,26 @@ from tests.fakes.fake_bot_api import FakeBotAPI, JSONDict
 SECRET = "several-instances"
 
 
+class BotAPI(Protocol):
+    """The fake Bot API, in this process (FakeBotAPI) or in its own (FakeBotAPIProcess)."""
+
+    @property
+    def root_url(self) -> str: ...
+
+
 def instance_settings(
-    tmp_path: Path, api: FakeBotAPI, database: dict[str, Any], **overrides: Any
+    tmp_path: Path, api: BotAPI, database: dict[str, Any], **overrides: Any
 ) -> Settings:
     """Webhook mode, each instance on a free port of its own; `database` names the one
     database every instance uses."""
     values: dict[str, Any] = {
         "webhook_url": "https://bot.example.sa/",
         "webhook_secret": SECRET,
+        "telegram_api_url": api.root_url,
         **database,
         **overrides,
     }
-    settings = make_settings(tmp_path, api, **values)
+    settings = make_settings(tmp_path, cast(FakeBotAPI, api), **values)
     # WEB_PORT=0 is not a setting an operator may give; the HTTP server takes it as "any".
     return settings.model_copy(update={"web": settings.web.model_copy(update={"port": 0})})
 
@@ -44,7 +52,8 @@ def instance_settings(
 class Instance:
     """One running bot process' worth of application, started and stopped at will."""
 
-    def __init__(self, name: str, settings: Settings, api: FakeBotAPI) -> None:
+    def __init__(self, name: str, settings: Settings, api: FakeBotAPI | None = None) -> None:
+        """`api`: the in-process fake, to post updates to this instance's webhook."""
         self.name = name
         self.settings = settings
         self.api = api
@@ -89,6 +98,7 @@ class Instance:
 
     async def post(self, update: JSONDict) -> int:
         """Deliver one update to this instance's webhook, as Telegram (through a proxy) does."""
+        assert self.api is not None, "no fake Bot API in this process to post through"
         status, _ = await self.api.post_update_to(self.url + WEBHOOK_PATH, update, SECRET)
         return status
 
