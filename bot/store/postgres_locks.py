@@ -1,11 +1,16 @@
 """PostgreSQL's advisory locks behind bot/store/locks.py: the locks several instances share.
 
 - `exclusive(name)`: a one-leader job (Telegram's long polling, the daily reminder pass, the
-  admin's progress message of a broadcast). A session-level `pg_try_advisory_lock` on a
-  connection of its own, outside the pool, held for as long as the job runs: the server drops
-  it with that connection, so an instance that is killed or cut off leaves nothing behind and
-  another one takes over at its next try. Its `lost` event is set when the connection ends or
-  stops answering, so the job stops rather than run beside the next leader.
+  admin's progress message of a broadcast). `pg_try_advisory_xact_lock` in a transaction kept
+  open on a connection of its own, outside the pool, for as long as the job runs: the server
+  drops it with that transaction or connection, so an instance that is killed or cut off
+  leaves nothing behind and another one takes over at its next try. A transaction rather than
+  the session (`pg_try_advisory_lock`): PgBouncer in transaction mode keeps a transaction on
+  one server connection, but hands a session's statements to any (and a session lock would
+  stay behind on one another client then gets). The transaction does nothing else, holds no
+  snapshot between statements and no transaction id, so it keeps no row from being vacuumed.
+  Its `lost` event is set when the connection ends or stops answering, so the job stops
+  rather than run beside the next leader.
 - `serialized(name)`: one chat's turn (load, engine, save). `pg_advisory_xact_lock` in a
   transaction on a connection from a small pool of its own, so a waiting turn blocks in the
   server (in arrival order, without polling) and the lock goes with COMMIT, ROLLBACK or the
@@ -15,8 +20,6 @@
   of a few names, for a check-then-write that one statement cannot make atomic under READ
   COMMITTED (the limits' count-then-insert).
 
-Session-level locks need a session: behind PgBouncer in transaction mode, `exclusive` must
-reach PostgreSQL directly (a second URL is not supported yet; see README).
 """
 
 from __future__ import annotations
@@ -101,7 +104,8 @@ class PostgresLocks:
                     await watch
         finally:
             self._leaders.discard(conn)
-            # Closing the session is what releases the lock (also when the server is gone).
+            # Ending the connection (and its transaction) is what releases the lock, also when
+            # the server is gone.
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(conn.close(), WATCH_TIMEOUT)
             if not conn.is_closed():
