@@ -24,6 +24,7 @@ from functools import cached_property
 from ipaddress import IPv4Network, IPv6Network, ip_network
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
@@ -221,14 +222,44 @@ class WebSettings(_Group):
             raise ValueError("must be comma-separated IP addresses or CIDR ranges") from None
 
 
+def _postgres_url(value: SecretStr | None) -> SecretStr | None:
+    """postgresql://user:password@host:5432/dbname. Errors never repeat the value: it holds
+    the password."""
+    if value is None:
+        return None
+    text = value.get_secret_value().strip()
+    try:
+        parts = urlsplit(text)
+        parts.port  # noqa: B018 (parsed lazily: a bad port raises here)
+    except ValueError:
+        raise ValueError("must be a URL like postgresql://user:password@host:5432/dbname") from None
+    if parts.scheme not in ("postgresql", "postgres"):
+        raise ValueError("must start with postgresql:// (e.g. postgresql://user:password@host/db)")
+    if not parts.path.strip("/") and "dbname=" not in parts.query:
+        raise ValueError("must name the database: postgresql://user:password@host:5432/dbname")
+    return SecretStr(text)
+
+
 class DatabaseSettings(_Group):
     """Where data is kept, the key identity numbers are hashed under, how long audits stay."""
 
     path: Path = Field(default=Path("data/bot.sqlite3"), alias="DATABASE_PATH")
+    # PostgreSQL instead of the SQLite file when set (the password is a secret).
+    url: SecretStr | None = Field(default=None, alias="DATABASE_URL")
+    # Connections per process to PostgreSQL.
+    pool_size: int = Field(default=10, ge=1, le=200, alias="DATABASE_POOL_SIZE")
+    # DATABASE_URL is PgBouncer in transaction mode: no prepared statements kept.
+    pgbouncer: bool = Field(default=False, alias="DATABASE_PGBOUNCER")
     id_hash_key: SecretStr | None = Field(default=None, alias="ID_HASH_KEY")
     audit_retention_days: int = Field(default=180, ge=1, alias="AUDIT_RETENTION_DAYS")
 
-    _blank_is_unset = field_validator("id_hash_key", mode="before")(_blank_is_unset)
+    _blank_is_unset = field_validator("id_hash_key", "url", mode="before")(_blank_is_unset)
+    _postgres_url = field_validator("url")(_postgres_url)
+
+    @property
+    def location(self) -> Path | str:
+        """What the store opens: the PostgreSQL URL (password and all) or the SQLite file."""
+        return self.url.get_secret_value() if self.url is not None else self.path
 
     @cached_property
     def hash_key(self) -> bytes:
@@ -371,7 +402,13 @@ class Settings(BaseSettings):
     """Every setting, in groups. Construct it by env name; read it by group."""
 
     model_config = SettingsConfigDict(
-        env_file=".env", env_file_encoding="utf-8", extra="ignore", case_sensitive=False
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+        case_sensitive=False,
+        # A validation error never repeats a value: DATABASE_URL holds a password, and the
+        # tokens are secrets (load_settings' one line names the setting and the rule only).
+        hide_input_in_errors=True,
     )
 
     app: AppSettings = Field(default_factory=AppSettings)

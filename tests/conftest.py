@@ -1,9 +1,11 @@
 from __future__ import annotations
 
+import atexit
 import os
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 import time_machine
@@ -11,6 +13,7 @@ import time_machine
 from bot.config import ENV_NAMES, Settings
 from bot.store.database import Database
 from bot.store.setup import open_store
+from tests.postgres_cluster import ClusterUnavailable, PostgresCluster, start_cluster
 
 # Every environment variable a setting of ours reads (case-insensitively, as Settings does),
 # in every group.
@@ -52,13 +55,81 @@ def hermetic_settings(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(Settings.model_config, "env_file", None)
 
 
+# -- the store's two backends --------------------------------------------------------------
+#
+# A test that asks for `settings`, `db` or `database_location` runs on SQLite; a module or a
+# folder whose conftest says `backend = on_both_backends()` runs each such test twice,
+# `[sqlite]` and `[postgres]`. Without PostgreSQL's binaries the `[postgres]` runs skip, unless
+# REQUIRE_POSTGRES=1 (CI), where they fail.
+
+BACKENDS = ("sqlite", "postgres")
+
+
+def on_both_backends() -> Callable[..., str]:
+    @pytest.fixture(params=BACKENDS)
+    def backend(request: pytest.FixtureRequest) -> str:
+        return str(request.param)
+
+    return backend
+
+
 @pytest.fixture
-def settings(tmp_path: Path) -> Settings:
-    return Settings(
-        _env_file=None,
-        database_path=tmp_path / "bot.sqlite3",
-        id_hash_key=TEST_KEY,
-    )
+def backend() -> str:
+    return "sqlite"
+
+
+# On a test of a module that runs on both: this test runs on SQLite only (it checks files).
+sqlite_only = pytest.mark.parametrize("backend", ["sqlite"])
+
+
+@pytest.fixture(scope="session")
+def postgres_cluster() -> Iterator[PostgresCluster]:
+    try:
+        cluster = start_cluster()
+    except ClusterUnavailable as exc:
+        if os.environ.get("REQUIRE_POSTGRES") == "1":
+            pytest.fail(f"REQUIRE_POSTGRES=1 but PostgreSQL cannot run: {exc}")
+        pytest.skip(f"PostgreSQL is not available: {exc}")
+    atexit.register(cluster.stop)  # even if the session is interrupted
+    try:
+        yield cluster
+    finally:
+        cluster.stop()
+
+
+@pytest.fixture
+def database_location(
+    backend: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> Iterator[Path | str]:
+    """Where this test's store is: an SQLite file, or a fresh PostgreSQL database's URL."""
+    if backend == "sqlite":
+        yield tmp_path / "bot.sqlite3"
+        return
+    cluster: PostgresCluster = request.getfixturevalue("postgres_cluster")
+    with cluster.database() as url:
+        yield url
+
+
+@pytest.fixture
+def store_settings(database_location: Path | str, tmp_path: Path) -> dict[str, Any]:
+    """Settings by env name for this test's store (DATABASE_PATH stays in tmp_path, where the
+    development key would go)."""
+    if isinstance(database_location, Path):
+        return {"database_path": database_location}
+    return {"database_path": tmp_path / "bot.sqlite3", "database_url": database_location}
+
+
+def store_env(settings: Settings) -> dict[str, str]:
+    """The store's settings as a child process reads them from the environment."""
+    env = {"DATABASE_PATH": str(settings.database.path)}
+    if settings.database.url is not None:
+        env["DATABASE_URL"] = settings.database.url.get_secret_value()
+    return env
+
+
+@pytest.fixture
+def settings(store_settings: dict[str, Any]) -> Settings:
+    return Settings(_env_file=None, id_hash_key=TEST_KEY, **store_settings)
 
 
 @pytest.fixture

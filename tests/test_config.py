@@ -75,6 +75,42 @@ def test_a_bad_value_is_one_line_naming_its_env_name(
     assert "\n" not in str(raised.value)
 
 
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        ("mysql://bot:hunter2secret@db/bot", "must start with postgresql://"),
+        ("postgresql://bot:hunter2secret@db:99999/bot", "must be a URL like postgresql://"),
+        ("postgresql://bot:hunter2secret@db:5432/", "must name the database"),
+    ],
+)
+def test_a_bad_database_url_is_one_line_without_its_password(
+    url: str, message: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DATABASE_URL", url)
+    with pytest.raises(SettingsError) as raised:
+        load_settings(_env_file=None)
+    assert str(raised.value).startswith(f"Bad setting DATABASE_URL: {message}")
+    assert "\n" not in str(raised.value) and "hunter2secret" not in str(raised.value)
+    # Nor through pydantic's own error, should anything print it.
+    with pytest.raises(ValueError) as validation:
+        Settings(_env_file=None)
+    assert "hunter2secret" not in str(validation.value)
+
+
+def test_database_url_switches_to_postgresql_and_is_a_secret(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    assert load_settings(_env_file=None).database.location == Path("data/bot.sqlite3")
+    url = "postgresql://bot:hunter2secret@db.example:5432/bot"
+    monkeypatch.setenv("DATABASE_URL", url)
+    monkeypatch.setenv("DATABASE_PGBOUNCER", "true")
+    settings = load_settings(_env_file=None)
+    assert settings.database.location == url and settings.database.pgbouncer
+    assert "hunter2secret" not in repr(settings) and "hunter2secret" not in str(settings)
+    monkeypatch.setenv("DATABASE_URL", "  ")  # blank: SQLite again
+    assert load_settings(_env_file=None).database.url is None
+
+
 def test_paid_broadcasts_may_go_faster(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("BROADCAST_RATE", "500")
     monkeypatch.setenv("BROADCAST_PAID", "true")

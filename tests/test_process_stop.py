@@ -204,9 +204,9 @@ async def test_the_web_chat_alone_prunes_idle_conversations_at_start(tmp_path: P
     from bot.conversation.state import Conversation
     from bot.conversation.states import ConversationStates
     from bot.store.conversations import ConversationStore
-    from bot.store.database import Database
+    from bot.store.database import SqliteDatabase
 
-    async with await Database.open(tmp_path / "bot.sqlite3") as db:
+    async with await SqliteDatabase.open(tmp_path / "bot.sqlite3") as db:
         states = ConversationStates(ConversationStore(db))
         for chat_id in ("idle", "recent"):
             await states.save("web", chat_id, Conversation())
@@ -218,6 +218,6 @@ async def test_the_web_chat_alone_prunes_idle_conversations_at_start(tmp_path: P
         await bot.wait_for("idle conversations:")
         await bot.stop(signal.SIGTERM, group=False)
     assert "older than 180 days: 0; idle conversations: 1;" in bot.output
-    async with await Database.open(tmp_path / "bot.sqlite3") as db:
+    async with await SqliteDatabase.open(tmp_path / "bot.sqlite3") as db:
         store = ConversationStore(db)
         assert not await store.exists("web", "idle") and await store.exists("web", "recent")

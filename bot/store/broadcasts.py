@@ -81,7 +81,7 @@ def _audience_filter(audience: Audience, today: date) -> tuple[str, tuple[Any, .
         return "p.expiry_date < ?", (today.isoformat(),)
     if audience.kind is AudienceKind.INSURER:
         return "p.insurer_code = ?", (audience.insurer,)
-    return "1", ()
+    return "TRUE", ()
 
 
 def _members(
@@ -105,21 +105,21 @@ def _ordered(members: str, per_subscription: bool) -> str:
 
     Per subscription, a family's messages are spread over rounds (first number of every chat,
     then the second, ...) so the one-message-per-second-per-chat rule rarely makes anyone wait.
-    A typed text goes once per chat, in the language of the chat's latest subscription (SQLite
-    takes bare columns from the row holding the max()).
+    A typed text goes once per chat, in the language of the chat's latest subscription.
     """
     if per_subscription:
         return f"""
             SELECT row_number() OVER (ORDER BY rnd, sub_id) AS seq, channel, chat_id,
                    sub_id AS subscription_id, locale
             FROM (SELECT m.*, row_number() OVER (PARTITION BY channel, chat_id ORDER BY sub_id)
-                  AS rnd FROM ({members}) m)
+                  AS rnd FROM ({members}) m) AS rounds
         """
     return f"""
-        SELECT row_number() OVER (ORDER BY last_sub) AS seq, channel, chat_id,
-               NULL AS subscription_id, locale
-        FROM (SELECT channel, chat_id, max(sub_id) AS last_sub, locale FROM ({members})
-              GROUP BY channel, chat_id)
+        SELECT row_number() OVER (ORDER BY sub_id) AS seq, channel, chat_id,
+               CAST(NULL AS INTEGER) AS subscription_id, locale
+        FROM (SELECT m.*, row_number() OVER (PARTITION BY channel, chat_id ORDER BY sub_id DESC)
+              AS newest FROM ({members}) m) AS chats
+        WHERE newest = 1
     """
 
 
@@ -152,7 +152,8 @@ class BroadcastStore:
         members, params = _members(audience, content, today, channels)
         rows = list(
             await self.db.read(
-                f"SELECT count(*) FROM ({_ordered(members, content.per_subscription)})", params
+                f"SELECT count(*) FROM ({_ordered(members, content.per_subscription)}) AS r",
+                params,
             )
         )
         return int(rows[0][0])
@@ -163,7 +164,7 @@ class BroadcastStore:
         """The first recipient, with what is needed to render exactly their message."""
         members, params = _members(audience, content, today, channels)
         ordered = _ordered(members, content.per_subscription)
-        source = f"(SELECT * FROM ({ordered}) ORDER BY seq LIMIT 1)"
+        source = f"(SELECT * FROM ({ordered}) AS o ORDER BY seq LIMIT 1)"
         rows = list(await self.db.read(_RECIPIENT_SELECT.format(source=source), params))
         return recipient_from_row((0,), tuple(rows[0])) if rows else None
 
@@ -182,9 +183,9 @@ class BroadcastStore:
         EmptyAudience (nothing kept)."""
         members, params = _members(audience, content, today, channels)
         async with self.db.transaction() as unit:
-            written = await unit.write(
+            [new] = await unit.write_returning(
                 "INSERT INTO broadcasts (created_at, created_by, audience, template, text, "
-                "progress_ref) VALUES (?, ?, ?, ?, ?, ?)",
+                "progress_ref) VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
                 (
                     timestamp(),
                     created_by,
@@ -194,12 +195,11 @@ class BroadcastStore:
                     progress_ref,
                 ),
             )
-            broadcast_id = written.lastrowid
-            assert broadcast_id is not None
+            broadcast_id = int(new[0])
             written = await unit.write(
                 "INSERT INTO broadcast_recipients "
                 "(broadcast_id, seq, channel, chat_id, subscription_id, locale) "
-                f"SELECT ?, * FROM ({_ordered(members, content.per_subscription)})",
+                f"SELECT ?, r.* FROM ({_ordered(members, content.per_subscription)}) AS r",
                 (broadcast_id, *params),
             )
             total = written.rowcount

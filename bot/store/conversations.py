@@ -11,8 +11,9 @@ from bot.store.database import Database
 
 _UPSERT_STATE = (
     "INSERT INTO conversations (channel, chat_id, state) VALUES (?, ?, ?) "
+    # excluded.updated_at: the default the new row would have had, the time now.
     "ON CONFLICT (channel, chat_id) DO UPDATE SET state = excluded.state, "
-    "updated_at = strftime('%Y-%m-%dT%H:%M:%SZ', 'now')"
+    "updated_at = excluded.updated_at"
 )
 
 
@@ -72,9 +73,10 @@ class ConversationStore:
         (one row per person on a channel that costs a phone number); a web session, which
         costs nothing to start, never does."""
         cutoff = ((now or datetime.now(UTC)) - idle).strftime("%Y-%m-%dT%H:%M:%SZ")
+        locale = self.db.dialect.json_text("state", "locale")
         written = await self.db.write(
-            "DELETE FROM conversations WHERE updated_at < ? "
-            "AND (channel = 'web' OR json_extract(state, '$.locale') IS NULL)",
+            f"DELETE FROM conversations WHERE updated_at < ? "
+            f"AND (channel = 'web' OR {locale} IS NULL)",
             (cutoff,),
         )
         return written.rowcount

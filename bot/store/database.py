@@ -1,18 +1,25 @@
-"""The SQLite store: units of work isolated from each other, pragmas, migrations at start-up.
+"""The store's units of work, on SQLite (here) or PostgreSQL (bot/store/postgres.py).
 
 A unit of work is one statement, or one transaction of several. Each runs on a connection no
 other task is using at that moment, so nothing of another task's lands inside it:
 
-    rows = await db.read("SELECT ...", params)            # a reader connection
-    done = await db.write("UPDATE ...", params)           # the writer, one statement
-    async with db.transaction() as unit:                  # the writer, BEGIN IMMEDIATE
-        await unit.write("INSERT ...")                    #   ... all or nothing
+    rows = await db.read("SELECT ...", params)            # committed data only
+    done = await db.write("UPDATE ...", params)           # one statement, atomic by itself
+    async with db.transaction() as unit:                  # several statements, all or nothing
+        await unit.write("INSERT ...")
         rows = await unit.read("SELECT ...")              #   sees its own writes
-    async with db.snapshot() as unit:                     # a reader: several reads,
-        ...                                               #   one consistent view
+    async with db.snapshot() as unit:                     # several reads, one consistent view
+        ...
 
-A small pool, because that is SQLite in WAL mode (one writer, any number of readers) and the
-model PostgreSQL will have behind the same interface:
+`Database` is that interface; every store module speaks it, with `?` placeholders, and gets
+rows that answer by position (`row[0]`), by column name (`row["code"]`) and iterate over their
+values (`tuple(row)`, `dict(row)` by `row.keys()`), from either backend. SQL is written once where
+it is portable (SQLite >= 3.39: ON CONFLICT ... DO UPDATE / DO NOTHING, RETURNING, UPDATE ...
+FROM, IS [NOT] DISTINCT FROM, TRUE / FALSE) and takes what differs from `db.dialect` (the
+current time as stored, a JSON field, row locks).
+
+`SqliteDatabase` below: a small pool, because that is SQLite in WAL mode (one writer, any number
+of readers):
 - one writer connection, held by one unit at a time (an asyncio lock): a write transaction
   never shares its connection, so a statement from another task waits for COMMIT instead of
   being rolled back with it;
@@ -31,11 +38,13 @@ import asyncio
 import contextlib
 import logging
 import sqlite3
-from collections.abc import AsyncIterator, Iterable, Sequence
+from abc import ABC, abstractmethod
+from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Protocol
+from typing import Any, Protocol, overload
 
 import aiosqlite
 
@@ -43,7 +52,6 @@ from bot.store.migrations import MIGRATIONS
 
 log = logging.getLogger(__name__)
 
-Row = sqlite3.Row
 Params = Sequence[Any]
 
 READERS = 4
@@ -63,13 +71,55 @@ class Written:
     lastrowid: int | None
 
 
+class Row(Protocol):
+    """A result row, as both backends give it (sqlite3.Row, asyncpg.Record)."""
+
+    # In asyncpg.Record's order: mypy matches overloads of a protocol one by one.
+    @overload
+    def __getitem__(self, key: str, /) -> Any: ...
+    @overload
+    def __getitem__(self, key: int, /) -> Any: ...
+    @overload
+    def __getitem__(self, key: slice, /) -> tuple[Any, ...]: ...
+    def __iter__(self) -> Iterator[Any]: ...
+    def __len__(self) -> int: ...
+    def keys(self) -> Iterable[str]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Dialect:
+    """The few SQL fragments that differ between the backends; everything else is shared."""
+
+    name: str  # "sqlite" | "postgresql"
+    # The current UTC time as every table stores it: text, '2026-11-25T09:00:00Z'.
+    now: str
+    # A JSON object's field as text, from a TEXT column holding JSON: {column}, {key}.
+    json_field: str
+    # Appended to a SELECT inside a transaction: lock the rows read (PostgreSQL). Empty on
+    # SQLite, whose write transaction (BEGIN IMMEDIATE) already excludes every other writer.
+    for_update: str
+    for_update_skip_locked: str
+
+    def json_text(self, column: str, key: str) -> str:
+        return self.json_field.format(column=column, key=key)
+
+
+SQLITE = Dialect(
+    name="sqlite",
+    now="strftime('%Y-%m-%dT%H:%M:%SZ', 'now')",
+    json_field="json_extract({column}, '$.{key}')",
+    for_update="",
+    for_update_skip_locked="",
+)
+
+
 class Queries(Protocol):
     """Statements one can run: on the database (each its own unit) or inside a unit."""
 
     async def read(self, sql: str, params: Params = ()) -> list[Row]: ...
     async def read_one(self, sql: str, params: Params = ()) -> Row | None: ...
     async def write(self, sql: str, params: Params = ()) -> Written: ...
-    async def write_many(self, sql: str, rows: Iterable[Params]) -> int: ...
+    async def write_many(self, sql: str, rows: Iterable[Params]) -> None: ...
     async def write_returning(self, sql: str, params: Params = ()) -> list[Row]: ...
 
 
@@ -89,9 +139,8 @@ class Unit:
         cursor = await self.conn.execute(sql, params)
         return Written(cursor.rowcount, cursor.lastrowid)
 
-    async def write_many(self, sql: str, rows: Iterable[Params]) -> int:
-        cursor = await self.conn.executemany(sql, rows)
-        return cursor.rowcount
+    async def write_many(self, sql: str, rows: Iterable[Params]) -> None:
+        await self.conn.executemany(sql, rows)
 
     async def write_returning(self, sql: str, params: Params = ()) -> list[Row]:
         return list(await self.conn.execute_fetchall(sql, params))
@@ -130,11 +179,81 @@ async def _end(conn: aiosqlite.Connection, statement: str) -> None:
     await conn.execute(statement)
 
 
-class Database:
+class Database(ABC):
+    """The store's interface: statements and units of work on one database (see above).
+
+    Open one with `bot.store.setup.open_database(location)`: a file path for SQLite, a
+    postgresql:// URL for PostgreSQL; both migrate the schema before they return.
+    """
+
+    dialect: Dialect
+    # Where it is, for messages: a path, or a URL with its password masked.
+    location: str
+
+    @abstractmethod
+    async def read(self, sql: str, params: Params = ()) -> list[Row]:
+        """One query that sees only committed data, never another task's open transaction."""
+
+    async def read_one(self, sql: str, params: Params = ()) -> Row | None:
+        return next(iter(await self.read(sql, params)), None)
+
+    @abstractmethod
+    async def write(self, sql: str, params: Params = ()) -> Written:
+        """One write statement, atomic by itself."""
+
+    @abstractmethod
+    async def write_returning(self, sql: str, params: Params = ()) -> list[Row]:
+        """One write statement with RETURNING (an INSERT's id, a claim): the rows returned."""
+
+    @abstractmethod
+    async def write_many(self, sql: str, rows: Iterable[Params]) -> None:
+        """One statement over many rows, all or none."""
+
+    @abstractmethod
+    async def write_together(self, statements: Sequence[tuple[str, Params]]) -> None:
+        """A few writes as one transaction, in as few hops as the backend allows; once
+        started, it runs to COMMIT or ROLLBACK even if the caller is cancelled."""
+
+    @abstractmethod
+    def transaction(self) -> AbstractAsyncContextManager[Queries]:
+        """A write transaction: committed when the block ends, rolled back if it raises.
+        Transactions are serialized (one at a time on the database, across processes), so a
+        unit that reads, decides and writes sees no other unit's write in between."""
+
+    @abstractmethod
+    def snapshot(self) -> AbstractAsyncContextManager[Queries]:
+        """Several reads that see the database as of one moment (a read transaction)."""
+
+    @abstractmethod
+    async def ping(self) -> None:
+        """A cheap round trip (SELECT 1), for /healthz: raises if the database is gone."""
+
+    @abstractmethod
+    async def schema_version(self) -> int: ...
+
+    @abstractmethod
+    async def close(self) -> None: ...
+
+    async def __aenter__(self) -> Database:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+
+class SqliteDatabase(Database):
     """The writer connection and a pool of readers over one SQLite file."""
+
+    dialect = SQLITE
 
     def __init__(self, writer: aiosqlite.Connection, path: Path | str, readers: int) -> None:
         self.path = path
+        self.location = str(path)
         self._writer = writer
         self._write_lock = asyncio.Lock()
         self._transaction_open = False  # on the writer: plain reads go to a reader meanwhile
@@ -143,7 +262,7 @@ class Database:
         self._readers: list[aiosqlite.Connection] = []
 
     @classmethod
-    async def open(cls, path: Path | str, *, readers: int = READERS) -> Database:
+    async def open(cls, path: Path | str, *, readers: int = READERS) -> SqliteDatabase:
         if str(path) == ":memory:" or str(path).startswith("file:"):
             # Each connection to ":memory:" is a database of its own: readers would see nothing.
             raise ValueError(
@@ -174,9 +293,6 @@ class Database:
                 return list(await conn.execute_fetchall(sql, params))
             finally:
                 self._idle.append(conn)
-
-    async def read_one(self, sql: str, params: Params = ()) -> Row | None:
-        return next(iter(await self.read(sql, params)), None)
 
     async def write(self, sql: str, params: Params = ()) -> Written:
         """One write statement on the writer, atomic by itself; waits for an open transaction."""
@@ -224,10 +340,10 @@ class Database:
                 return list(await self._writer.execute_fetchall(sql, params))
         return list(await self._writer.execute_fetchall(sql, params))
 
-    async def write_many(self, sql: str, rows: Iterable[Params]) -> int:
+    async def write_many(self, sql: str, rows: Iterable[Params]) -> None:
         """One statement over many rows, all or none (autocommit would commit row by row)."""
         async with self.transaction() as unit:
-            return await unit.write_many(sql, rows)
+            await unit.write_many(sql, rows)
 
     # -- units of several statements -----------------------------------------------------------
 
@@ -280,6 +396,9 @@ class Database:
         finally:
             await conn.close()
 
+    async def ping(self) -> None:
+        await self.read("SELECT 1")
+
     async def _open_reader(self) -> aiosqlite.Connection:
         conn = await _connect(self.path, "PRAGMA query_only = ON")
         self._readers.append(conn)
@@ -314,14 +433,3 @@ class Database:
         self._readers.clear()
         self._idle.clear()
         await self._writer.close()
-
-    async def __aenter__(self) -> Database:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.close()

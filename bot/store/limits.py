@@ -33,14 +33,14 @@ class LimitStore:
             if records:
                 values = ", ".join("(?)" for _ in records)
                 written = await self.db.write(
-                    f"INSERT INTO limit_events (key, at) SELECT column1, ? FROM (VALUES {values}) "
-                    f"WHERE {room or '1'}",
+                    f"INSERT INTO limit_events (key, at) SELECT v.column1, ? "
+                    f"FROM (VALUES {values}) AS v WHERE {room or 'TRUE'}",
                     (now, *records, *params),
                 )
                 if written.rowcount == len(records):
                     return None
             else:
-                row = await self.db.read_one(f"SELECT {room or '1'}", params)
+                row = await self.db.read_one(f"SELECT {room or 'TRUE'}", params)
                 if row is not None and row[0]:
                     return None
             exceeded = await self._exceeded(checks, now)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterable, Callable, Sequence
+from collections.abc import AsyncIterable, Callable
 from dataclasses import dataclass, field
 from datetime import date
 
@@ -10,7 +10,9 @@ import aiosqlite
 
 from bot.domain.identity import id_hmac
 from bot.domain.policy import BeneficiaryType, Insurer, Policy, PolicyStatus
-from bot.store.database import Database
+from bot.store.database import Database, Row, SqliteDatabase
+from bot.store.policies_postgres import write_import_postgres
+from bot.store.postgres import PostgresDatabase
 
 # Columns written by an import, in the order of a staged row after its line number.
 POLICY_COLUMNS = (
@@ -71,7 +73,7 @@ class WriteOutcome:
     duplicates: list[tuple[int, int]] = field(default_factory=list)
 
 
-def _policy_from_row(row: Sequence[object]) -> Policy:
+def _policy_from_row(row: Row) -> Policy:
     return Policy(
         id_masked=str(row[0]),
         policy_number=str(row[1]),
@@ -80,12 +82,12 @@ def _policy_from_row(row: Sequence[object]) -> Policy:
         start_date=date.fromisoformat(str(row[4])),
         expiry_date=date.fromisoformat(str(row[5])),
         status=PolicyStatus(str(row[6])),
-        member_name=row[7],  # type: ignore[arg-type]
-        network=row[8],  # type: ignore[arg-type]
-        deductible_rate=row[9],  # type: ignore[arg-type]
-        max_limit=row[10],  # type: ignore[arg-type]
-        beneficiary_number=row[11],  # type: ignore[arg-type]
-        sponsor_name=row[12],  # type: ignore[arg-type]
+        member_name=row[7],
+        network=row[8],
+        deductible_rate=row[9],
+        max_limit=row[10],
+        beneficiary_number=row[11],
+        sponsor_name=row[12],
         insurer=Insurer(code=str(row[13]), name_ar=str(row[14]), name_en=str(row[15])),
     )
 
@@ -140,8 +142,39 @@ class PolicyStore:
         `replace` removes policies absent from the file, unless `safe_to_remove()` says no once
         the whole file has been read (the caller knows whether rows were rejected).
         """
+        if isinstance(self.db, PostgresDatabase):  # COPY there (bot/store/policies_postgres.py)
+            return await self._write_import_postgres(
+                self.db, batches, replace, dry_run, safe_to_remove
+            )
+        assert isinstance(self.db, SqliteDatabase)
         async with self.db.dedicated() as conn:
             return await self._write_import(conn, batches, replace, dry_run, safe_to_remove)
+
+    @staticmethod
+    async def _write_import_postgres(
+        db: PostgresDatabase,
+        batches: AsyncIterable[list[StagedRow]],
+        replace: bool,
+        dry_run: bool,
+        safe_to_remove: Callable[[], bool],
+    ) -> WriteOutcome:
+        done = await write_import_postgres(
+            db,
+            batches,
+            POLICY_COLUMNS,
+            _KEY,
+            replace=replace,
+            dry_run=dry_run,
+            safe_to_remove=safe_to_remove,
+        )
+        return WriteOutcome(
+            imported=done.imported,
+            updated=done.updated,
+            unchanged=done.unchanged,
+            removed=done.removed,
+            removal_skipped=done.removal_skipped,
+            duplicates=done.duplicates,
+        )
 
     async def _write_import(
         self,
@@ -169,6 +202,7 @@ class PolicyStore:
             replace, outcome.removal_skipped = False, True
         await self._classify(conn, outcome, replace)
         if not dry_run:
+            assert isinstance(self.db, SqliteDatabase)
             async with self.db.transaction(on=conn):
                 await self._apply(conn, replace)
         return outcome

@@ -90,14 +90,14 @@ class SubscriptionStore:
                 return SubscribeResult(
                     SubscribeOutcome.LIMIT_REACHED, None, len(rows), self.max_per_chat
                 )
-            written = await unit.write(
+            [new] = await unit.write_returning(
                 "INSERT INTO subscriptions "
                 "(channel, chat_id, id_hmac, id_masked, locale, consented_at) "
-                "VALUES (?, ?, ?, ?, ?, ?)",
+                "VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
                 (channel, chat, id_hmac, id_masked, locale, timestamp(now)),
             )
             return SubscribeResult(
-                SubscribeOutcome.SUBSCRIBED, written.lastrowid, len(rows) + 1, self.max_per_chat
+                SubscribeOutcome.SUBSCRIBED, int(new[0]), len(rows) + 1, self.max_per_chat
             )
 
     async def list_for_chat(self, channel: str, chat_id: str | int) -> list[SubscriptionView]:
@@ -405,10 +405,12 @@ class ReminderLog:
             await self.db.write_returning(
                 f"""
                 UPDATE reminders SET
-                  status = CASE WHEN c.active = 1 AND c.current IS reminders.expiry_date
+                  status = CASE WHEN c.active = 1
+                                AND c.current IS NOT DISTINCT FROM reminders.expiry_date
                            THEN 'sending' ELSE 'skipped' END,
                   reason = CASE WHEN c.active = 0 THEN 'opted out'
-                           WHEN c.current IS NOT reminders.expiry_date THEN 'expiry changed' END,
+                           WHEN c.current IS DISTINCT FROM reminders.expiry_date
+                           THEN 'expiry changed' END,
                   updated_at = ?
                 FROM (
                   SELECT s.active AS active,
@@ -472,5 +474,5 @@ def _channel_filter(channels: tuple[str, ...] | None) -> tuple[str, tuple[str, .
     if channels is None:
         return "", ()
     if not channels:
-        return "AND 0", ()
+        return "AND FALSE", ()
     return f"AND s.channel IN ({', '.join('?' * len(channels))})", channels

@@ -242,8 +242,8 @@ async def api(frozen_clock: time_machine.Traveller) -> AsyncIterator[FakeBotAPI]
 
 
 @pytest.fixture
-def settings(tmp_path: Path, api: FakeBotAPI) -> Settings:
-    return make_settings(tmp_path, api)
+def settings(tmp_path: Path, api: FakeBotAPI, store_settings: dict[str, Any]) -> Settings:
+    return make_settings(tmp_path, api, **store_settings)
 
 
 @pytest.fixture
@@ -260,12 +260,14 @@ StartBot = Callable[..., Any]
 
 
 @pytest.fixture
-async def start_bot(tmp_path: Path, api: FakeBotAPI) -> AsyncIterator[StartBot]:
+async def start_bot(
+    tmp_path: Path, api: FakeBotAPI, store_settings: dict[str, Any]
+) -> AsyncIterator[StartBot]:
     """`await start_bot(lookups_per_hour=2)`: a bot with changed settings."""
     started: list[BotUnderTest] = []
 
     async def start(**overrides: Any) -> BotUnderTest:
-        under_test = BotUnderTest(api, make_settings(tmp_path, api, **overrides))
+        under_test = BotUnderTest(api, make_settings(tmp_path, api, **store_settings, **overrides))
         await under_test.start()
         started.append(under_test)
         return under_test

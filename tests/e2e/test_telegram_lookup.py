@@ -14,8 +14,12 @@ from bot.conversation.replies import Message
 from bot.domain.identity import Path
 from bot.domain.policy import today_in
 from bot.i18n import format_gregorian, format_hijri, plain_text
+from tests.conftest import on_both_backends
 from tests.e2e.conftest import AR, CODE, EN, PNG_MAGIC, BotUnderTest, Reply, StartBot
 from tests.fakes.fake_bot_api import FakeBotAPI
+
+# The Telegram lookup end to end, on SQLite and on PostgreSQL.
+backend = on_both_backends()
 
 CITIZEN = AR._("Citizen")
 RESIDENT = AR._("Resident / visitor")

@@ -22,7 +22,7 @@ from bot.importer.run import ImportAborted, import_policies
 from bot.store.database import Database
 from bot.store.policies import PolicyStore
 from bot.store.setup import open_store
-from tests.conftest import TEST_KEY
+from tests.conftest import TEST_KEY, sqlite_only, store_env
 
 HEADER = "id_number,insurer,policy_number,policy_class,beneficiary_type,start_date,expiry_date"
 GOOD = textwrap.dedent(
@@ -44,7 +44,8 @@ def write(tmp_path: Path, text: str, name: str = "policies.csv", bom: bool = Fal
 @pytest.fixture
 def cli_env(settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
     monkeypatch.chdir(tmp_path)  # no stray .env
-    monkeypatch.setenv("DATABASE_PATH", str(settings.database.path))
+    for name, value in store_env(settings).items():
+        monkeypatch.setenv(name, value)
     monkeypatch.setenv("ID_HASH_KEY", TEST_KEY)
     return settings
 
@@ -280,6 +281,7 @@ KILLABLE_IMPORT = textwrap.dedent(
 )
 
 
+@sqlite_only  # PostgreSQL's import is killed at its COMMIT in tests/store/test_units.py
 def test_killed_import_leaves_the_database_as_it_was(tmp_path: Path, settings: Settings) -> None:
     big = tmp_path / "big.csv"
     with big.open("w") as handle:
@@ -327,6 +329,7 @@ def test_killed_import_leaves_the_database_as_it_was(tmp_path: Path, settings: S
     conn.close()
 
 
+@sqlite_only  # reads the database's files
 def test_raw_numbers_never_reach_the_database_or_logs(
     tmp_path: Path,
     cli_env: Settings,

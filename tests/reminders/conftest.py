@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
-from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -17,7 +17,10 @@ from bot.reminders.delivery import RetryPolicy
 from bot.reminders.service import ReminderService
 from bot.store.database import Database
 from bot.store.setup import open_store
-from tests.conftest import TEST_KEY
+from tests.conftest import TEST_KEY, on_both_backends
+
+# The reminder and broadcast tests run on SQLite and on PostgreSQL.
+backend = on_both_backends()
 
 TODAY = date(2026, 3, 1)
 # Consent long before any threshold in these tests, unless a test says otherwise.
@@ -31,11 +34,11 @@ def identity(index: int, prefix: str = "1") -> str:
 
 
 @pytest.fixture
-def fast_settings(tmp_path: Path) -> Settings:
+def fast_settings(store_settings: dict[str, Any]) -> Settings:
     """High rate and paid broadcast so tests never wait on pacing."""
     return Settings(
         _env_file=None,
-        database_path=tmp_path / "bot.sqlite3",
+        **store_settings,
         id_hash_key=TEST_KEY,
         broadcast_paid=True,
         broadcast_rate=1000,

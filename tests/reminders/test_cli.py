@@ -17,14 +17,13 @@ from bot.domain.identity import id_hmac, mask_id
 from bot.domain.policy import today_in
 from bot.store.setup import open_store
 from bot.store.subscriptions import SubscriptionStore
-from tests.conftest import TEST_KEY
+from tests.conftest import TEST_KEY, store_env
 from tests.fakes.fake_bot_api import FakeBotAPIProcess
 from tests.reminders.conftest import LONG_AGO, add_policy, identity
 
 
-def populate(path: Path, day: date) -> None:
+def populate(settings: Settings, day: date) -> None:
     async def go() -> None:
-        settings = Settings(_env_file=None, database_path=path, id_hash_key=TEST_KEY)
         db = await open_store(settings)
         subs = SubscriptionStore(db)
         for i, days in enumerate((7, 30, 90)):
@@ -50,21 +49,20 @@ def day(frozen_clock: time_machine.Traveller) -> date:
 
 
 @pytest.fixture
-def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, day: date) -> Path:
-    path = tmp_path / "bot.sqlite3"
+def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, day: date, settings: Settings) -> Path:
     monkeypatch.chdir(tmp_path)  # no stray .env
     # main() points logging at the stderr of the moment; pytest swaps stderr per test.
     monkeypatch.setattr("bot.__main__.setup_logging", lambda: None)
     for name, value in {
-        "DATABASE_PATH": str(path),
+        **store_env(settings),
         "ID_HASH_KEY": TEST_KEY,
         "TELEGRAM_BOT_TOKEN": "",
         "BROADCAST_RATE": "25",
         "BROADCAST_PAID": "false",
     }.items():
         monkeypatch.setenv(name, value)
-    populate(path, day)
-    return path
+    populate(settings, day)
+    return settings.database.path
 
 
 @pytest.fixture(scope="module")

@@ -23,7 +23,7 @@ from bot.reminders.delivery import RetryPolicy, workers_for
 from bot.reminders.service import ReminderService
 from bot.store.setup import open_store
 from bot.store.subscriptions import SubscriptionStore
-from tests.conftest import TEST_KEY
+from tests.conftest import TEST_KEY, store_env
 from tests.fakes.fake_bot_api import FakeBotAPIProcess
 from tests.reminders.conftest import identity
 
@@ -52,11 +52,11 @@ async def wait_for_sends(session: ClientSession, count: int, timeout: float = 30
 
 
 async def test_killed_mid_broadcast_every_recipient_gets_it_once_but_the_in_flight(
-    tmp_path: Path,
+    tmp_path: Path, store_settings: dict[str, Any]
 ) -> None:
     settings = Settings(
         _env_file=None,
-        database_path=tmp_path / "bot.sqlite3",
+        **store_settings,
         id_hash_key=TEST_KEY,
         broadcast_paid=True,
         broadcast_rate=1000,
@@ -75,7 +75,7 @@ async def test_killed_mid_broadcast_every_recipient_gets_it_once_but_the_in_flig
     try:
         env = {
             **os.environ,
-            "DATABASE_PATH": str(settings.database.path),
+            **store_env(settings),
             "ID_HASH_KEY": TEST_KEY,
             "TELEGRAM_BOT_TOKEN": "123:ABC",
             "TELEGRAM_API_URL": fake.root_url,

@@ -2,6 +2,8 @@
 its transaction is about to COMMIT, prints a line and waits to be killed.
 
     python tests/store/killed_child.py OPERATION DATABASE [ARGUMENT]
+
+DATABASE: an SQLite file or a postgresql:// URL.
 """
 
 from __future__ import annotations
@@ -12,12 +14,13 @@ from datetime import date
 from pathlib import Path
 
 import aiosqlite
+from asyncpg.transaction import Transaction
 
 from bot.domain.audience import Audience, Content
 from bot.importer.run import import_policies
-from bot.store import database
+from bot.store import database, postgres
 from bot.store.broadcasts import BroadcastStore
-from bot.store.database import Database
+from bot.store.setup import open_database
 from bot.store.subscriptions import ReminderLog, SubscriptionStore
 
 AT_COMMIT = "about to commit"
@@ -26,16 +29,26 @@ KEY = b"test-hmac-key-not-a-secret"
 _real_end = database._end
 
 
+async def _wait_to_be_killed() -> None:
+    print(AT_COMMIT, flush=True)
+    await asyncio.sleep(3600)  # the parent kills us here
+
+
 async def _end_or_wait(conn: aiosqlite.Connection, statement: str) -> None:
     if statement == "COMMIT":
-        print(AT_COMMIT, flush=True)
-        await asyncio.sleep(3600)  # the parent kills us here
+        await _wait_to_be_killed()
     await _real_end(conn, statement)
 
 
-async def main(operation: str, path: Path, argument: str) -> None:
-    async with await Database.open(path) as db:  # migrated already: opening commits nothing
+async def _commit_or_wait(transaction: Transaction) -> None:
+    await _wait_to_be_killed()
+
+
+async def main(operation: str, location: str, argument: str) -> None:
+    # Migrated already: opening commits nothing.
+    async with await open_database(location if "://" in location else Path(location)) as db:
         database._end = _end_or_wait
+        postgres.commit_transaction = _commit_or_wait
         if operation == "subscribe":
             await SubscriptionStore(db).subscribe("telegram", "9", b"h" * 32, "1*******08", "ar")
         elif operation == "broadcast":
@@ -55,4 +68,4 @@ async def main(operation: str, path: Path, argument: str) -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(main(sys.argv[1], Path(sys.argv[2]), sys.argv[3] if len(sys.argv) > 3 else ""))
+    asyncio.run(main(sys.argv[1], sys.argv[2], sys.argv[3] if len(sys.argv) > 3 else ""))

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import time_machine
 
@@ -16,6 +17,7 @@ from bot.runtime import open_runtime
 from bot.store.conversations import ConversationStore
 from bot.store.database import Database
 from bot.store.limits import LimitStore
+from bot.store.setup import open_database
 
 NOW = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
 
@@ -28,8 +30,10 @@ async def age(db: Database, channel: str, chat_id: str, days: float) -> None:
     )
 
 
-async def test_idle_conversations_are_pruned_but_a_chosen_language_stays(tmp_path: Path) -> None:
-    async with await Database.open(tmp_path / "db.sqlite3") as db:
+async def test_idle_conversations_are_pruned_but_a_chosen_language_stays(
+    database_location: Path | str,
+) -> None:
+    async with await open_database(database_location) as db:
         store = ConversationStore(db)
         states = ConversationStates(store)
         english = Conversation(locale="en")
@@ -51,14 +55,9 @@ async def test_idle_conversations_are_pruned_but_a_chosen_language_stays(tmp_pat
 
 
 async def test_the_runtime_prunes_limit_events_older_than_a_day(
-    tmp_path: Path, frozen_clock: time_machine.Traveller
+    store_settings: dict[str, Any], frozen_clock: time_machine.Traveller
 ) -> None:
-    settings = Settings(
-        _env_file=None,
-        database_path=tmp_path / "bot.sqlite3",
-        id_hash_key="k",
-        captcha_workers=0,
-    )
+    settings = Settings(_env_file=None, id_hash_key="k", captcha_workers=0, **store_settings)
     runtime = await open_runtime(settings)
     try:
         store = LimitStore(runtime.db)

@@ -13,6 +13,7 @@ from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from pathlib import Path
 
+import asyncpg
 import pytest
 
 from bot.config import Settings
@@ -21,8 +22,8 @@ from bot.domain.subscriptions import SubscribeOutcome
 from bot.importer.run import import_policies
 from bot.store.broadcasts import BroadcastStore
 from bot.store.conversations import ConversationStore
-from bot.store.database import Database
-from bot.store.setup import open_store
+from bot.store.database import Database, SqliteDatabase
+from bot.store.setup import open_database, open_store
 from bot.store.subscriptions import ReminderLog, SubscriptionStore
 from tests.conftest import TEST_KEY
 from tests.store.killed_child import AT_COMMIT, TODAY
@@ -54,11 +55,13 @@ async def test_a_failed_transaction_takes_no_other_tasks_write_with_it(db: Datab
 
     first = asyncio.create_task(failing())
     await opened.wait()
-    # A plain statement from another task while the transaction is open: it waits its turn
-    # instead of landing inside the transaction.
+    # A plain statement from another task while the transaction is open: on SQLite it waits
+    # its turn for the writer, on PostgreSQL it has a connection of its own; either way it
+    # never lands inside the transaction.
     save = asyncio.create_task(conversations.save_json("web", "b", '{"kept": true}'))
     await let_others_run()
-    assert not save.done()
+    if isinstance(db, SqliteDatabase):
+        assert not save.done()
     fail.set()
     with pytest.raises(RuntimeError, match="fails"):
         await first
@@ -111,8 +114,11 @@ async def test_a_cancelled_transaction_is_rolled_back_and_frees_the_writer(db: D
     assert await ConversationStore(db).exists("web", "f")
 
 
-async def test_readers_cannot_write(db: Database) -> None:
-    async with db.transaction():  # the writer is taken: plain reads go to a reader
+async def test_sqlite_readers_cannot_write(tmp_path: Path) -> None:
+    async with (
+        await SqliteDatabase.open(tmp_path / "db.sqlite3") as db,
+        db.transaction(),  # the writer is taken: plain reads go to a reader
+    ):
         with pytest.raises(sqlite3.OperationalError, match="readonly"):
             await db.read("DELETE FROM insurers")
 
@@ -135,13 +141,15 @@ async def test_subscriptions_racing_in_one_chat_keep_the_limit_and_never_double(
 # -- kill -9 inside each multi-statement write ------------------------------------------------
 
 
-def rows(path: Path, sql: str) -> list[tuple[object, ...]]:
-    conn = sqlite3.connect(path)
-    try:
-        assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
-        return [tuple(r) for r in conn.execute(sql)]
-    finally:
-        conn.close()
+async def rows(location: Path | str, sql: str) -> list[tuple[object, ...]]:
+    if isinstance(location, Path):
+        conn = sqlite3.connect(location)
+        try:
+            assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        finally:
+            conn.close()
+    async with await open_database(location) as db:  # and the store opens as usual
+        return [tuple(r) for r in await db.read(sql)]
 
 
 async def three_subscribers(db: Database) -> list[int]:
@@ -220,14 +228,13 @@ KILLED = {
 
 @pytest.mark.parametrize("operation", list(KILLED))
 async def test_killed_inside_a_write_leaves_it_undone(
-    operation: str, settings: Settings, tmp_path: Path
+    operation: str, settings: Settings, tmp_path: Path, database_location: Path | str
 ) -> None:
     setup, query, expected = KILLED[operation]
-    path = settings.database.path
     async with await open_store(settings) as db:
         argument = await setup(db, tmp_path)
     child = subprocess.Popen(
-        [sys.executable, str(CHILD), operation, str(path), argument],
+        [sys.executable, str(CHILD), operation, str(database_location), argument],
         env={"PYTHONPATH": str(REPO), "PATH": "/usr/bin:/bin"},
         cwd=tmp_path,
         stdout=subprocess.PIPE,
@@ -242,13 +249,13 @@ async def test_killed_inside_a_write_leaves_it_undone(
         child.send_signal(signal.SIGKILL)
         child.communicate()
     assert child.returncode == -signal.SIGKILL
-    assert rows(path, query) == expected
-    async with await Database.open(path) as db:  # and the store opens as usual
-        assert await db.read("SELECT 1")
+    assert await rows(database_location, query) == expected
 
 
-async def test_a_transaction_cancelled_while_it_begins_leaves_none_open(tmp_path: Path) -> None:
-    async with await Database.open(tmp_path / "db.sqlite3") as db:
+async def test_a_transaction_cancelled_while_it_begins_leaves_none_open(
+    database_location: Path | str,
+) -> None:
+    async with await open_database(database_location) as db:
 
         async def unit() -> None:
             async with db.transaction() as work:
@@ -269,10 +276,12 @@ async def test_a_transaction_cancelled_while_it_begins_leaves_none_open(tmp_path
         assert {"P", "T"} <= codes
 
 
-async def test_a_turns_state_and_its_audit_record_are_one_unit(tmp_path: Path) -> None:
+async def test_a_turns_state_and_its_audit_record_are_one_unit(
+    database_location: Path | str,
+) -> None:
     from bot.store.conversations import AuditEntry
 
-    async with await Database.open(tmp_path / "db.sqlite3") as db:
+    async with await open_database(database_location) as db:
         store = ConversationStore(db)
         good = AuditEntry("ab" * 32, b"h" * 32, "active")
         await store.save_json("web", "one", '{"step": "result"}', [good])
@@ -280,7 +289,7 @@ async def test_a_turns_state_and_its_audit_record_are_one_unit(tmp_path: Path) -
         assert len(await db.read("SELECT 1 FROM audit_lookups")) == 1
         # A record the database refuses (outcome is NOT NULL) takes its turn's state with it.
         broken = AuditEntry("ab" * 32, b"h" * 32, None)  # type: ignore[arg-type]
-        with pytest.raises(sqlite3.IntegrityError):
+        with pytest.raises((sqlite3.IntegrityError, asyncpg.NotNullViolationError)):
             await store.save_json("web", "one", '{"step": "start"}', [broken])
         assert await store.load_json("web", "one") == '{"step": "result"}'
         assert len(await db.read("SELECT 1 FROM audit_lookups")) == 1

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -15,15 +15,19 @@ from bot.http import build_http_app
 from bot.i18n import plain_text, translator_for
 from bot.importer.demo import load_demo
 from bot.runtime import open_runtime
+from tests.conftest import on_both_backends
 
 AR = translator_for("ar")
 
+# The web chat's API on SQLite and on PostgreSQL.
+backend = on_both_backends()
+
 
 @pytest.fixture
-async def client(tmp_path: Path) -> AsyncIterator[httpx.AsyncClient]:
+async def client(store_settings: dict[str, Any]) -> AsyncIterator[httpx.AsyncClient]:
     settings = Settings(
         _env_file=None,
-        database_path=tmp_path / "bot.sqlite3",
+        **store_settings,
         id_hash_key="k",
         captcha_test_code="123456",
         captcha_workers=0,

@@ -1,0 +1,149 @@
+"""The policy import on PostgreSQL: COPY into a staging table, then set operations.
+
+The same steps as SQLite's (bot/store/policies.py), so the report is the same: duplicates
+inside the file found and dropped, then what is new, changed or unchanged counted, then one
+UPDATE of the changed rows, one INSERT of the new ones and, for `replace`, one DELETE. Here
+all of it is one transaction on a pooled connection of its own, the staging table a temporary
+table dropped at COMMIT: a failure or a kill at any point leaves the database exactly as it
+was, and the bot's statements go on meanwhile on the other connections (MVCC: nothing of the
+import is seen before COMMIT). The
+import lock (an advisory lock of its own) is taken once the file is staged, so the counting and
+the writing see no other import's write in between; only imports write `policies`, so the
+bot's own transactions never wait for one (on SQLite the final transaction holds the writer).
+
+Rows arrive with COPY (binary, `copy_records_to_table`): the whole file is one COPY fed batch
+by batch as they are validated (PostgreSQL takes in what was sent while the next batch is
+validated). Validation bounds it: bench/postgres.py prints both parts.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Sequence
+from dataclasses import dataclass, field
+
+from bot.store import postgres
+from bot.store.postgres import PostgresDatabase, advisory_key
+
+StagedRow = tuple[object, ...]  # (line, *columns values)
+
+WORK_MEM = "256MB"
+# Held from the counting to COMMIT: one import at a time across every process.
+IMPORT_LOCK = advisory_key("bot.store.import")
+
+
+@dataclass
+class CopyOutcome:
+    imported: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    removed: int = 0
+    removal_skipped: bool = False
+    duplicates: list[tuple[int, int]] = field(default_factory=list)
+
+
+async def _rows(batches: AsyncIterable[list[StagedRow]]) -> AsyncIterator[StagedRow]:
+    async for batch in batches:
+        for row in batch:
+            yield row
+
+
+async def write_import_postgres(
+    db: PostgresDatabase,
+    batches: AsyncIterable[list[StagedRow]],
+    columns: Sequence[str],
+    key: Sequence[str],
+    *,
+    replace: bool,
+    dry_run: bool,
+    safe_to_remove: Callable[[], bool],
+) -> CopyOutcome:
+    """`columns`: the policy columns a staged row holds after its line, `key` the two that
+    identify a policy (identity HMAC, policy number); every column but id_hmac is text."""
+    values = [c for c in columns if c not in key]
+    joined = " AND ".join(f"s.{c} = p.{c}" for c in key)
+    outcome = CopyOutcome()
+    async with db.connection() as conn:
+        transaction = conn.transaction()
+        await transaction.start()
+        try:
+            definitions = ", ".join(f"{c} {'bytea' if c == 'id_hmac' else 'text'}" for c in columns)
+            await conn.execute(
+                f"CREATE TEMP TABLE staging (line integer, {definitions}) ON COMMIT DROP"
+            )
+            await conn.copy_records_to_table(
+                "staging", records=_rows(batches), columns=["line", *columns]
+            )
+            # Temporary tables are never analysed by autovacuum: without statistics the
+            # planner would take a million staged rows for a few.
+            await conn.execute("ANALYZE staging")
+            # Room for the sorts and hash joins of a million rows (this transaction only).
+            await conn.execute(f"SET LOCAL work_mem = '{WORK_MEM}'")
+            await conn.execute("SELECT pg_advisory_xact_lock($1)", IMPORT_LOCK)
+
+            group = ", ".join(key)
+            duplicates = await conn.fetch(
+                f"""
+                SELECT s.line, f.first_line FROM staging s
+                JOIN (SELECT {group}, min(line) AS first_line FROM staging
+                      GROUP BY {group} HAVING count(*) > 1) f
+                  ON {" AND ".join(f"f.{c} = s.{c}" for c in key)}
+                WHERE s.line <> f.first_line ORDER BY s.line
+                """
+            )
+            outcome.duplicates = [(int(r[0]), int(r[1])) for r in duplicates]
+            if outcome.duplicates:
+                await conn.execute(
+                    "DELETE FROM staging WHERE line = ANY($1::integer[])",
+                    [line for line, _ in outcome.duplicates],
+                )
+
+            if replace and not safe_to_remove():
+                replace, outcome.removal_skipped = False, True
+            changed = " OR ".join(f"p.{c} IS DISTINCT FROM s.{c}" for c in values)
+            row = await conn.fetchrow(
+                f"""
+                SELECT (SELECT count(*) FROM staging), count(*),
+                       count(*) FILTER (WHERE {changed})
+                FROM staging s JOIN policies p ON {joined}
+                """
+            )
+            assert row is not None
+            staged, matched, changed_count = int(row[0]), int(row[1]), int(row[2])
+            outcome.imported = staged - matched
+            outcome.updated = changed_count
+            outcome.unchanged = matched - changed_count
+            gone = f"NOT EXISTS (SELECT 1 FROM staging s WHERE {joined})"
+            if replace:
+                outcome.removed = int(
+                    await conn.fetchval(f"SELECT count(*) FROM policies p WHERE {gone}") or 0
+                )
+            if dry_run:
+                await transaction.rollback()
+                return outcome
+
+            # Changed rows updated, new rows inserted: two set operations instead of one
+            # INSERT ... ON CONFLICT, whose speculative insertion row by row cost 3x more on
+            # a fresh load. Safe under the import lock: only an import writes policies.
+            if outcome.updated:
+                updates = ", ".join(f"{c} = s.{c}" for c in values)
+                await conn.execute(
+                    f"UPDATE policies p SET {updates}, updated_at = {db.dialect.now} "
+                    f"FROM staging s WHERE {joined} AND ({changed})"
+                )
+            if outcome.imported:
+                listed = ", ".join(columns)
+                # In key order: the unique index on random HMACs fills page by page.
+                await conn.execute(
+                    f"INSERT INTO policies ({listed}) SELECT {listed} FROM staging s "
+                    f"WHERE NOT EXISTS (SELECT 1 FROM policies p WHERE {joined}) "
+                    f"ORDER BY {group}"
+                )
+            if replace:
+                await conn.execute(f"DELETE FROM policies p WHERE {gone}")
+        except BaseException:
+            with contextlib.suppress(Exception):  # a lost connection rolled back by itself
+                await transaction.rollback()
+            raise
+        await postgres.commit_transaction(transaction)
+    return outcome
