@@ -434,4 +434,44 @@ POSTGRES_MIGRATIONS: list[tuple[str, ...]] = [
         """,
         "CREATE INDEX inbound_seen_at ON inbound_seen (at)",
     ),
+    # 6: WhatsApp's 24-hour window and delivery receipts of bulk messages.
+    (
+        """
+        CREATE TABLE chat_activity (
+            channel         TEXT NOT NULL,
+            chat_id         TEXT NOT NULL,
+            last_inbound_at DOUBLE PRECISION NOT NULL,
+            PRIMARY KEY (channel, chat_id)
+        )
+        """,
+        "CREATE INDEX chat_activity_at ON chat_activity (last_inbound_at)",
+        "ALTER TABLE broadcast_recipients ADD COLUMN message_id TEXT",
+        "ALTER TABLE broadcast_recipients ADD COLUMN receipt TEXT "
+        "CHECK (receipt IN ('delivered', 'read', 'failed'))",
+        "ALTER TABLE broadcast_recipients ADD COLUMN receipt_code INTEGER",
+        "ALTER TABLE reminders ADD COLUMN message_id TEXT",
+        "ALTER TABLE reminders ADD COLUMN receipt TEXT "
+        "CHECK (receipt IN ('delivered', 'read', 'failed'))",
+        "ALTER TABLE reminders ADD COLUMN receipt_code INTEGER",
+        "CREATE INDEX broadcast_recipients_message ON broadcast_recipients (message_id) "
+        "WHERE message_id IS NOT NULL",
+        "CREATE INDEX reminders_message ON reminders (message_id) WHERE message_id IS NOT NULL",
+        "CREATE INDEX broadcast_recipients_channel "
+        "ON broadcast_recipients (broadcast_id, channel, seq)",
+        "ALTER TABLE broadcasts ADD COLUMN outside_window INTEGER NOT NULL DEFAULT 0",
+    ),
+    # 7: a policy's members by insurer and policy number.
+    ("CREATE INDEX policies_policy ON policies (insurer_code, policy_number)",),
+    # 8: recipients claimed by one of the processes delivering a broadcast; each channel's
+    # next free send time, shared by them.
+    (
+        "ALTER TABLE broadcast_recipients ADD COLUMN claimed_by TEXT",
+        "ALTER TABLE broadcast_recipients ADD COLUMN claimed_until DOUBLE PRECISION",
+        """
+        CREATE TABLE send_pace (
+            channel TEXT PRIMARY KEY,
+            next_at DOUBLE PRECISION NOT NULL
+        )
+        """,
+    ),
 ]

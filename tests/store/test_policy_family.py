@@ -11,7 +11,7 @@ from bot.domain.identity import id_hmac, mask_id
 from bot.store.database import Database
 from bot.store.policies import MAX_DEPENDENTS, PolicyStore
 from bot.store.setup import open_store
-from tests.conftest import TEST_KEY
+from tests.conftest import TEST_KEY, sqlite_only
 
 KEY = TEST_KEY.encode()
 PRINCIPAL = "2000000006"
@@ -81,6 +81,7 @@ async def test_more_dependents_than_a_family_has_lists_nobody(store: PolicyStore
     assert await store.dependents_of(id_hmac(KEY, PRINCIPAL), policy) == []
 
 
+@sqlite_only  # SQLite's plan; PostgreSQL chooses by its statistics
 async def test_the_members_of_a_policy_are_found_by_index(store: PolicyStore) -> None:
     plan = await store.db.read(
         "EXPLAIN QUERY PLAN SELECT 1 FROM policies WHERE insurer_code = ? AND policy_number = ?",

@@ -60,10 +60,14 @@ class OnTheWire:
             return await self.sender.send(chat_id, message)
 
 
+# The `store_settings` fixture's value: the database settings of one test (tests/conftest.py).
+StoreSettings = dict[str, Any]
+
+
 class Stack:
     def __init__(
         self,
-        tmp_path: Path,
+        where: Path | StoreSettings,
         graph: FakeGraphAPI,
         *,
         clock: VirtualClock | None = None,
@@ -72,7 +76,7 @@ class Stack:
         self.graph, self.clock = graph, clock
         self.settings = Settings(
             _env_file=None,
-            database_path=tmp_path / "bot.sqlite3",
+            **({"database_path": where / "bot.sqlite3"} if isinstance(where, Path) else where),
             id_hash_key=TEST_KEY,
             captcha_workers=0,
             web_port=free_port(),

@@ -14,7 +14,6 @@ import itertools
 from collections import Counter
 from collections.abc import AsyncIterator
 from datetime import date, timedelta
-from pathlib import Path
 
 import pytest
 import time_machine
@@ -24,11 +23,14 @@ from bot.i18n import plain_text, strip_isolates, translator_for
 from bot.reminders.broadcast import BroadcastReport
 from bot.reminders.cli import _print_report
 from bot.store.subscriptions import OUTSIDE_WINDOW
-from tests.conftest import BEFORE_RIYADH_MIDNIGHT
+from tests.conftest import BEFORE_RIYADH_MIDNIGHT, on_both_backends
 from tests.fakes.fake_graph_api import Attempt, FakeGraphAPI
 from tests.fakes.virtual_clock import VirtualClock
 from tests.reminders.conftest import add_policy, identity
-from tests.whatsapp.stack import Stack, eventually
+from tests.whatsapp.stack import Stack, StoreSettings, eventually
+
+# The window, the receipts and the refusals are store work: run them on both backends.
+backend = on_both_backends()
 
 AR = translator_for("ar")
 TEXT = "تنبيه: تتوقف خدمة الاستعلام للصيانة مساء الخميس."
@@ -69,9 +71,11 @@ def busiest_second(stamps: list[float]) -> int:
 
 
 async def test_a_typed_broadcast_skips_those_outside_the_24_hour_window(
-    tmp_path: Path, frozen_clock: time_machine.Traveller, capsys: pytest.CaptureFixture[str]
+    store_settings: StoreSettings,
+    frozen_clock: time_machine.Traveller,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
-    async with FakeGraphAPI() as graph, Stack(tmp_path, graph) as stack:
+    async with FakeGraphAPI() as graph, Stack(store_settings, graph) as stack:
         await policies(stack, 1, 2)
         await stack.subscribe(A, 1)
         await stack.subscribe(B, 2)
@@ -103,9 +107,9 @@ async def test_a_typed_broadcast_skips_those_outside_the_24_hour_window(
 
 
 async def test_the_window_is_judged_when_the_message_goes_not_when_the_broadcast_is_made(
-    tmp_path: Path, frozen_clock: time_machine.Traveller
+    store_settings: StoreSettings, frozen_clock: time_machine.Traveller
 ) -> None:
-    async with FakeGraphAPI() as graph, Stack(tmp_path, graph) as stack:
+    async with FakeGraphAPI() as graph, Stack(store_settings, graph) as stack:
         await policies(stack, 1)
         await stack.subscribe(A, 1)
         await stack.wrote(A, 30 * HOUR)
@@ -121,12 +125,12 @@ async def test_the_window_is_judged_when_the_message_goes_not_when_the_broadcast
 
 
 @pytest.fixture
-async def paced(tmp_path: Path) -> AsyncIterator[Stack]:
+async def paced(store_settings: StoreSettings) -> AsyncIterator[Stack]:
     """Two messages a second on WhatsApp, on a virtual clock: A, B and C, inside the window."""
     clock = VirtualClock()
     async with (
         FakeGraphAPI(clock=clock) as graph,
-        Stack(tmp_path, graph, clock=clock, rate=2) as stack,
+        Stack(store_settings, graph, clock=clock, rate=2) as stack,
         clock.running(),
     ):
         await policies(stack, 1, 2, 3, 4)
@@ -190,12 +194,14 @@ async def test_131026_blocks_the_recipient_and_stops_their_subscriptions(paced: 
 # ------------------------------------------------------------------- pace
 
 
-async def test_pace_six_seconds_per_person_and_never_above_whatsapp_rate(tmp_path: Path) -> None:
+async def test_pace_six_seconds_per_person_and_never_above_whatsapp_rate(
+    store_settings: StoreSettings,
+) -> None:
     rate, chats, numbers = 5, 12, 3
     clock = VirtualClock()
     async with (
         FakeGraphAPI(clock=clock) as graph,
-        Stack(tmp_path, graph, clock=clock, rate=rate) as stack,
+        Stack(store_settings, graph, clock=clock, rate=rate) as stack,
         clock.running(),
     ):
         people = [f"9665001002{i:02d}" for i in range(chats)]
@@ -218,8 +224,10 @@ async def test_pace_six_seconds_per_person_and_never_above_whatsapp_rate(tmp_pat
 # ------------------------------------------------------------------- status webhooks
 
 
-async def test_status_webhooks_update_the_delivery_record_and_never_reply(tmp_path: Path) -> None:
-    async with FakeGraphAPI() as graph, Stack(tmp_path, graph) as stack:
+async def test_status_webhooks_update_the_delivery_record_and_never_reply(
+    store_settings: StoreSettings,
+) -> None:
+    async with FakeGraphAPI() as graph, Stack(store_settings, graph) as stack:
         await policies(stack, 1, 2)
         await stack.subscribe(A, 1)
         await stack.subscribe(B, 2)
@@ -260,9 +268,9 @@ async def test_status_webhooks_update_the_delivery_record_and_never_reply(tmp_pa
 
 
 async def test_a_refused_token_stops_the_broadcast_with_one_line_for_the_operator(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    store_settings: StoreSettings, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    async with FakeGraphAPI() as graph, Stack(tmp_path, graph) as stack:
+    async with FakeGraphAPI() as graph, Stack(store_settings, graph) as stack:
         await policies(stack, 1, 2)
         await stack.subscribe(A, 1)
         await stack.subscribe(B, 2)
