@@ -237,15 +237,19 @@ class BroadcastStore:
         runs one write at a time), so processes split the list between them; what one has
         claimed is offered to nobody else until the claim lapses."""
         epoch, skip_locked = self.db.dialect.epoch, self.db.dialect.for_update_skip_locked
+        # The choice is a CTE, MATERIALIZED: as a subquery of the UPDATE, PostgreSQL may scan
+        # it again for each row (a nested-loop semi-join), each time past the rows just
+        # claimed, and claim far more than `limit`.
         claimed = await self.db.write_returning(
-            f"UPDATE broadcast_recipients SET claimed_by = ?, claimed_until = {epoch} + ? "
-            "WHERE broadcast_id = ? AND seq IN ("
+            "WITH picked AS MATERIALIZED ("
             "  SELECT seq FROM broadcast_recipients"
             "  WHERE broadcast_id = ? AND channel = ? AND status = 'pending'"
             f"   AND (claimed_until IS NULL OR claimed_until < {epoch})"
             f"  ORDER BY seq LIMIT ?{skip_locked}"
-            ") RETURNING seq",
-            (self.owner, self.claim_seconds, broadcast_id, broadcast_id, channel, limit),
+            ") "
+            f"UPDATE broadcast_recipients SET claimed_by = ?, claimed_until = {epoch} + ? "
+            "WHERE broadcast_id = ? AND seq IN (SELECT seq FROM picked) RETURNING seq",
+            (broadcast_id, channel, limit, self.owner, self.claim_seconds, broadcast_id),
         )
         seqs = sorted(int(row[0]) for row in claimed)
         if not seqs:
