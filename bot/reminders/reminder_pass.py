@@ -7,6 +7,7 @@ keyed by (subscription, expiry date, threshold), so a second run finds nothing n
 
 from __future__ import annotations
 
+import asyncio
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -82,11 +83,13 @@ class ReminderReport:
 
 
 class ReminderJob:
-    """Today's queued reminders, as a delivery job."""
+    """Today's queued reminders, as a delivery job; `stop` is set if the pass's lock is lost
+    (another instance may run the pass then)."""
 
-    def __init__(self, log: ReminderLog, day: date) -> None:
+    def __init__(self, log: ReminderLog, day: date, stop: asyncio.Event | None = None) -> None:
         self.log = log
         self.day = day
+        self.stop = stop
 
     # Reminders are the approved template on every channel: no window applies.
     free_form = False
@@ -125,7 +128,7 @@ class ReminderJob:
         await self.log.ledger.release(recipient.key)
 
     async def cancelled(self) -> bool:
-        return False
+        return self.stop is not None and self.stop.is_set()
 
 
 class ReminderPass:
@@ -200,7 +203,7 @@ class ReminderPass:
             await self.log.schedule(day, keys)
             total = await self.log.pending_count(day)
             result = await self.deliverer.run(
-                ReminderJob(self.log, day), Progress(total=total), progress
+                ReminderJob(self.log, day, mine.lost), Progress(total=total), progress
             )
             if result.complete:
                 await self.log.finish_pass(day)
