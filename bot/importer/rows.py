@@ -70,7 +70,11 @@ _STATUS = {
     "موقوف": PolicyStatus.SUSPENDED,
 }
 _DATE = re.compile(r"^([0-9]{4})-([0-9]{1,2})-([0-9]{1,2})$")
+# Day first: ambiguous with month first (03/04/2026), so only when the operator says so.
+_DAY_FIRST = re.compile(r"^([0-9]{1,2})([/.-])([0-9]{1,2})\2([0-9]{4})$")
+_DIGIT_RUN = re.compile(r"[0-9]{8,}")
 _NUMBER = re.compile(r"^[0-9]+(\.[0-9]+)?$")
+_GROUPED = re.compile(r"^[0-9]{1,3}(,[0-9]{3})+(\.[0-9]+)?$")  # 1,500,000.50
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,21 +104,41 @@ def _fold(text: str) -> str:
     return " ".join(text.split()).casefold()
 
 
-def parse_csv_date(text: str) -> date:
-    """YYYY-MM-DD; a year in 1343..1500 is an Umm al-Qura Hijri date (Saudi HR systems)."""
-    match = _DATE.match(ascii_digits(text.strip()))
-    if not match:
-        raise ValueError("must be a date as YYYY-MM-DD")
-    year, month, day = (int(g) for g in match.groups())
+def shown(text: str, limit: int = 60) -> str:
+    """A cell or line as an operator may see it in a message: stripped, shortened, and with
+    any long run of digits masked, since it may be an identity number in the wrong column."""
+    value = " ".join(text.split())
+    if len(value) > limit:
+        value = value[: limit - 1] + "…"
+    return _DIGIT_RUN.sub(lambda m: mask_id(m.group()), ascii_digits(value))
+
+
+def parse_csv_date(text: str, *, day_first: bool = False) -> date:
+    """YYYY-MM-DD, or with `day_first` also DD/MM/YYYY (separator `/`, `.` or `-`); a year in
+    1343..1500 is an Umm al-Qura Hijri date (Saudi HR systems)."""
+    value = ascii_digits(text.strip())
+    if match := _DATE.match(value):
+        year, month, day = (int(g) for g in match.groups())
+    elif day_first and (match := _DAY_FIRST.match(value)):
+        day, month, year = (int(match.group(g)) for g in (1, 3, 4))
+    elif day_first:
+        raise ValueError(f"{shown(text)} is not a date as DD/MM/YYYY or YYYY-MM-DD")
+    elif _DAY_FIRST.match(value):
+        raise ValueError(
+            f"{shown(text)} is not a date as YYYY-MM-DD "
+            "(for day/month/year dates, pass --date-format DD/MM/YYYY)"
+        )
+    else:
+        raise ValueError(f"{shown(text)} is not a date as YYYY-MM-DD")
     if year in HIJRI_YEARS:
         try:
             return parse_hijri_iso(year, month, day)
         except ValueError:
-            raise ValueError(f"{text.strip()} is not a valid Hijri (Umm al-Qura) date") from None
+            raise ValueError(f"{shown(text)} is not a valid Hijri (Umm al-Qura) date") from None
     try:
         return date(year, month, day)
     except ValueError:
-        raise ValueError(f"{text.strip()} is not a valid date") from None
+        raise ValueError(f"{shown(text)} is not a valid date") from None
 
 
 # Converters: raw cell text in, stored value out, ValueError(reason) for a bad cell.
@@ -139,6 +163,11 @@ def _date_iso(text: str) -> str:
     return parse_csv_date(_required_text(text)).isoformat()
 
 
+@lru_cache(maxsize=8192)
+def _date_iso_day_first(text: str) -> str:
+    return parse_csv_date(_required_text(text), day_first=True).isoformat()
+
+
 @lru_cache(maxsize=1024)
 def _percentage(text: str) -> str | None:
     value = ascii_digits(text.strip()).removesuffix("%").strip()
@@ -151,7 +180,16 @@ def _percentage(text: str) -> str | None:
 
 @lru_cache(maxsize=1024)
 def _amount(text: str) -> str | None:
-    value = ascii_digits(text.strip()).replace(",", "").removesuffix("SAR").strip()
+    value = ascii_digits(text.strip()).removesuffix("SAR").strip()
+    if "," in value:
+        # Only as a thousands separator: "500000,00" (a decimal comma, as semicolon-delimited
+        # exports write) must not become 50000000.
+        if not _GROUPED.match(value):
+            raise ValueError(
+                f"{shown(text)} is not an amount in riyals: a comma may only separate "
+                "thousands (500,000), and decimals take a point"
+            )
+        value = value.replace(",", "")
     if not value:
         return None
     if not _NUMBER.match(value):
@@ -181,10 +219,19 @@ class RowValidator:
     once and the column is mapped in C; only per-person columns are converted cell by cell.
     """
 
-    def __init__(self, insurers: InsurerIndex, hash_key: bytes, header: Sequence[str]) -> None:
-        """`header`: the file's column names, normalised, in file order."""
+    def __init__(
+        self,
+        insurers: InsurerIndex,
+        hash_key: bytes,
+        header: Sequence[str],
+        *,
+        day_first: bool = False,
+    ) -> None:
+        """`header`: the file's column names, normalised, in file order. `day_first`: dates
+        may also be DD/MM/YYYY (the operator said so: 03/04/2026 is ambiguous otherwise)."""
         self.insurers = insurers
         self.hash_key = hash_key
+        dates = _date_iso_day_first if day_first else _date_iso
         # (column, converter, distinct values repeat?) in the order of POLICY_COLUMNS after
         # (id_hmac, id_masked); id_number comes first and yields both.
         columns: tuple[tuple[str, Callable[[str], object], bool], ...] = (
@@ -193,8 +240,8 @@ class RowValidator:
             ("policy_number", _required_text, False),
             ("policy_class", _required_text, True),
             ("beneficiary_type", _beneficiary, True),
-            ("start_date", _date_iso, True),
-            ("expiry_date", _date_iso, True),
+            ("start_date", dates, True),
+            ("expiry_date", dates, True),
             ("status", _status, True),
             ("member_name", _optional_text, False),
             ("network", _optional_text, True),
