@@ -15,9 +15,9 @@ from bot.domain.identity import (
     IdProblem,
     InvalidIdentity,
     ascii_digits,
-    id_hmac,
+    id_hasher,
+    identity_digits,
     mask_id,
-    parse_identity,
 )
 from bot.domain.policy import BeneficiaryType, Insurer, PolicyStatus
 from bot.i18n.dates import parse_hijri_iso
@@ -231,37 +231,36 @@ class RowValidator:
         may also be DD/MM/YYYY (the operator said so: 03/04/2026 is ambiguous otherwise)."""
         self.insurers = insurers
         self.hash_key = hash_key
+        self._hash = id_hasher(hash_key)
         dates = _date_iso_day_first if day_first else _date_iso
-        # (column, converter, distinct values repeat?) in the order of POLICY_COLUMNS after
+        # (column, how its cells are converted) in the order of POLICY_COLUMNS after
         # (id_hmac, id_masked); id_number comes first and yields both.
-        columns: tuple[tuple[str, Callable[[str], object], bool], ...] = (
-            ("id_number", self._identity, False),
-            ("insurer", self._insurer, True),
-            ("policy_number", _required_text, False),
-            ("policy_class", _required_text, True),
-            ("beneficiary_type", _beneficiary, True),
-            ("start_date", dates, True),
-            ("expiry_date", dates, True),
-            ("status", _status, True),
-            ("member_name", _optional_text, False),
-            ("network", _optional_text, True),
-            ("deductible_rate", _percentage, True),
-            ("max_limit", _amount, True),
-            ("beneficiary_number", _optional_text, False),
-            ("sponsor_name", _optional_text, True),
+        columns: tuple[tuple[str, ColumnConverter], ...] = (
+            ("id_number", _each(self._identity)),
+            ("insurer", _distinct(self._insurer)),
+            ("policy_number", _text(required=True)),
+            ("policy_class", _distinct(_required_text)),
+            ("beneficiary_type", _distinct(_beneficiary)),
+            ("start_date", _distinct(dates)),
+            ("expiry_date", _distinct(dates)),
+            ("status", _distinct(_status)),
+            ("member_name", _text(required=False)),
+            ("network", _distinct(_optional_text)),
+            ("deductible_rate", _distinct(_percentage)),
+            ("max_limit", _distinct(_amount)),
+            ("beneficiary_number", _text(required=False)),
+            ("sponsor_name", _distinct(_optional_text)),
         )
         position = {name: index for index, name in enumerate(header)}
         # With the cell index each reads; None for a column the file lacks.
-        self._columns = tuple(
-            (name, f, repeats, position.get(name)) for name, f, repeats in columns
-        )
+        self._columns = tuple((name, f, position.get(name)) for name, f in columns)
 
     def _identity(self, text: str) -> tuple[bytes, str]:
         try:
-            digits = parse_identity(text).digits
+            digits = identity_digits(text)
         except InvalidIdentity as exc:
             raise ValueError(_ID_REASONS[exc.problem].format(n=exc.digits_given)) from None
-        return id_hmac(self.hash_key, digits), mask_id(digits)
+        return self._hash(digits), mask_id(digits)
 
     def _insurer(self, text: str) -> str:
         code = self.insurers.code_for(_required_text(text))
@@ -281,9 +280,9 @@ class RowValidator:
         count = len(records)
         converted: list[list[object]] = []
         problems: dict[int, list[RowError]] = {}
-        for column, convert, repeats, index in self._columns:
+        for column, convert, index in self._columns:
             cells = [r[index] for r in records] if index is not None else [""] * count
-            values, bad = _convert_column(cells, convert, repeats)
+            values, bad = convert(cells)
             converted.append(values)
             for row, reason in bad.items():
                 problems.setdefault(row, []).append(RowError(lines[row], column, reason))
@@ -303,12 +302,33 @@ class RowValidator:
         return rows, errors
 
 
-def _convert_column(
-    cells: list[str], convert: Callable[[str], object], repeats: bool
-) -> tuple[list[object], dict[int, str]]:
-    """Converted cells, and the reason for each bad one by its position."""
-    bad: dict[int, str] = {}
-    if repeats:
+# How a column's cells become stored values: the values, and the reason for each bad cell by
+# its position.
+ColumnConverter = Callable[[list[str]], tuple[list[object], dict[int, str]]]
+
+
+def _each(convert: Callable[[str], object]) -> ColumnConverter:
+    """Cell by cell: per-person values."""
+
+    def column(cells: list[str]) -> tuple[list[object], dict[int, str]]:
+        bad: dict[int, str] = {}
+        out: list[object] = []
+        append = out.append
+        for position, value in enumerate(cells):
+            try:
+                append(convert(value))
+            except ValueError as exc:
+                append(None)
+                bad[position] = str(exc)
+        return out, bad
+
+    return column
+
+
+def _distinct(convert: Callable[[str], object]) -> ColumnConverter:
+    """Each distinct value once, then the column mapped in C: values that repeat."""
+
+    def column(cells: list[str]) -> tuple[list[object], dict[int, str]]:
         table: dict[str, object] = {}
         reasons: dict[str, str] = {}
         for value in set(cells):
@@ -316,14 +336,26 @@ def _convert_column(
                 table[value] = convert(value)
             except ValueError as exc:
                 reasons[value] = str(exc)
-        if reasons:
-            bad = {i: reasons[v] for i, v in enumerate(cells) if v in reasons}
+        bad = {i: reasons[v] for i, v in enumerate(cells) if v in reasons} if reasons else {}
         return list(map(table.get, cells)), bad
-    out: list[object] = []
-    for position, value in enumerate(cells):
-        try:
-            out.append(convert(value))
-        except ValueError as exc:
-            out.append(None)
-            bad[position] = str(exc)
-    return out, bad
+
+    return column
+
+
+def _text(*, required: bool) -> ColumnConverter:
+    """Free text per person (policy number, name): `_required_text` / `_optional_text` for a
+    whole column, checked with C-level passes and cell by cell only where one fails."""
+
+    def column(cells: list[str]) -> tuple[list[object], dict[int, str]]:
+        values: list[object] = list(map(str.strip, cells))
+        bad: dict[int, str] = {}
+        if max(map(len, values), default=0) > MAX_TEXT:  # type: ignore[arg-type]
+            too_long = f"is longer than {MAX_TEXT} characters"
+            bad = {i: too_long for i, v in enumerate(values) if len(v) > MAX_TEXT}  # type: ignore[arg-type]
+        if not required:
+            values = [v or None for v in values]
+        elif not all(values):
+            bad.update((i, "is required") for i, v in enumerate(values) if not v)
+        return values, bad
+
+    return column
