@@ -232,3 +232,27 @@ def test_a_decimal_comma_amount_is_refused_not_multiplied(
         "separate thousands (500,000), and decimals take a point\n"
     ) in capsys.readouterr().out
     assert count(operator) == 0
+
+
+def test_line_numbers_count_line_breaks_inside_cells(
+    tmp_path: Path, operator: Settings, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Excel quotes a cell typed with Alt+Enter and keeps its line break; lines end in CR LF.
+    rows = [
+        f"{HEADER},member_name",
+        f'{ROW},"{NAME}\nthe second line"',  # lines 2-3
+        "",  # line 4: blank
+        f'{ROW.replace("P-1", "P-2")},"a\r\nb\rc"',  # lines 5-7
+        ",,,,,,,",  # line 8: only commas
+        "1000000009,BUPA,P-3,VIP,principal,2026-01-01,2026-12-31,",  # line 9
+        "2000000006,BUPA,P-4,VIP,principal,2026-01-01",  # line 10: short, so no expiry
+    ]
+    assert cli(save(tmp_path, "\r\n".join(rows).encode() + b"\r\n")) == 1
+    out = capsys.readouterr().out
+    assert [n for n in out.splitlines() if n.startswith("Rejected")] == [
+        "Rejected line 9, id_number: fails the check digit (mistyped?)",
+        "Rejected line 10, expiry_date: is required",
+    ]
+    assert "4 rows: 2 imported" in out
+    names = {p.policy_number: p.member_name for p in policies(operator, "1000000008")}
+    assert names == {"P-1": f"{NAME}\nthe second line", "P-2": "a\r\nb\rc"}
