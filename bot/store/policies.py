@@ -200,12 +200,17 @@ class PolicyStore:
         changed = " OR ".join(f"{c} IS NOT excluded.{c}" for c in _VALUE_COLUMNS)
         before = await _count(conn)
         # "WHERE true" resolves SQLite's parsing ambiguity between a join and ON CONFLICT.
+        # updated_at once for the statement, as a constant subquery: the same instant the
+        # column's default gives every row ('now' is fixed per statement), without
+        # formatting it a million times (5% of this statement).
         cursor = await conn.execute(
             f"""
-            INSERT INTO policies ({columns}) SELECT {columns} FROM temp.staging WHERE true
+            INSERT INTO policies ({columns}, updated_at)
+            SELECT {columns}, (SELECT strftime('%Y-%m-%dT%H:%M:%SZ', 'now'))
+            FROM temp.staging WHERE true
             ORDER BY id_hmac, policy_number
             ON CONFLICT (id_hmac, policy_number) DO UPDATE SET {updates},
-              updated_at = strftime('%Y-%m-%dT%H:%M:%SZ', 'now')
+              updated_at = excluded.updated_at
             WHERE {changed}
             """
         )

@@ -80,3 +80,19 @@ async def test_a_dry_run_reports_what_the_import_then_does(
     assert [getattr(said, c) for c in counts] == [getattr(done, c) for c in counts]
     assert [getattr(done, c) for c in counts] == [4, 2, 1, 1, 1 if replace else 0, 0]
     assert await PolicyStore(db, KEY).count() == (4 if replace else 5)
+
+
+async def test_updated_at_moves_only_for_rows_written(tmp_path: Path, db: Database) -> None:
+    old = [row("1000000008", "P-1"), row("1000000008", "P-2")]
+    await import_policies(csv_file(tmp_path, "old.csv", old), db, KEY)
+    await db.write("UPDATE policies SET updated_at = '2000-01-01T00:00:00Z'")
+    new = [row("1000000008", "P-1"), row("1000000008", "P-2", "2027-12-31"), row("2000000006", "P")]
+    await import_policies(csv_file(tmp_path, "new.csv", new), db, KEY)
+    stamps = {
+        str(r[0]): str(r[1])
+        for r in await db.read("SELECT policy_number, updated_at FROM policies")
+    }
+    now = (await db.read_one("SELECT strftime('%Y-%m-%dT%H:%M:%SZ', 'now')"))[0]  # type: ignore[index]
+    assert stamps["P-1"] == "2000-01-01T00:00:00Z"  # unchanged: not touched
+    assert "2000-01-01T00:00:00Z" < stamps["P-2"] <= now  # updated: stamped now
+    assert stamps["P-2"] == stamps["P"]  # and the new row with it: one instant per import
