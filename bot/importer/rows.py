@@ -265,7 +265,7 @@ class RowValidator:
     def _insurer(self, text: str) -> str:
         code = self.insurers.code_for(_required_text(text))
         if code is None:
-            raise ValueError(f"unknown insurer {text.strip()!r} (use a code from insurers.csv)")
+            raise ValueError(f"unknown insurer {shown(text)!r} (use a code from insurers.csv)")
         return code
 
     def validate(self, line: int, cells: Sequence[str]) -> StagedRow | list[RowError]:

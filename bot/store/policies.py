@@ -244,7 +244,7 @@ _NUMBER = 1 + POLICY_COLUMNS.index("policy_number")
 
 class _Duplicates:
     """Rows with the identity number and policy number of an earlier row, found in Python as
-    they are staged (measured: a GROUP BY over the staging table afterwards cost four times
+    they are staged (measured: a GROUP BY over the staging table afterwards cost three times
     as much). Each key is kept as its hash with the first line that had it, not as the key
     itself (a fraction of the memory); a hash that repeats is confirmed against the staged
     rows, and should one ever be a mere collision, the exact query decides instead."""

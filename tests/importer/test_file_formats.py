@@ -256,3 +256,15 @@ def test_line_numbers_count_line_breaks_inside_cells(
     assert "4 rows: 2 imported" in out
     names = {p.policy_number: p.member_name for p in policies(operator, "1000000008")}
     assert names == {"P-1": f"{NAME}\nthe second line", "P-2": "a\r\nb\rc"}
+
+
+def test_a_number_in_the_wrong_column_is_masked_in_the_report(
+    tmp_path: Path, operator: Settings, capsys: pytest.CaptureFixture[str]
+) -> None:
+    text = f"{HEADER}\nBUPA,1000000008,P-1,VIP,principal,2026-01-01,1000000008\n"
+    errors = tmp_path / "errors.csv"
+    assert cli(save(tmp_path, text.encode()), "--errors-csv", errors) == 1
+    out = capsys.readouterr().out
+    assert "line 2, insurer: unknown insurer '1*******08'" in out
+    assert "line 2, expiry_date: 1*******08 is not a date as YYYY-MM-DD" in out
+    assert "1000000008" not in out + errors.read_text(encoding="utf-8-sig")
