@@ -32,6 +32,17 @@ def _parser() -> argparse.ArgumentParser:
     imp.add_argument("--dry-run", action="store_true", help="validate and report, write nothing")
     imp.add_argument("--errors-csv", type=Path, help="write every rejected row to this CSV file")
     imp.add_argument(
+        "--encoding",
+        help="the file's text encoding, e.g. cp1256 for Windows Arabic (default: UTF-8, "
+        "with or without BOM; UTF-16 by its BOM)",
+    )
+    imp.add_argument(
+        "--date-format",
+        choices=("YYYY-MM-DD", "DD/MM/YYYY"),
+        default="YYYY-MM-DD",
+        help="DD/MM/YYYY: also accept day/month/year dates (default: YYYY-MM-DD only)",
+    )
+    imp.add_argument(
         "--show", type=int, default=100, help="how many rejected rows to print (default 100)"
     )
     demo = commands.add_parser("load-demo", help="load the demo policies (dates relative to today)")

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -117,13 +118,22 @@ _LUHN_DOUBLED = str.maketrans("0123456789", "0246813579")
 
 
 def luhn_valid(digits: str) -> bool:
-    """Luhn over ASCII digits: double those at even indices from the left (0, 2, ...)."""
-    doubled = digits[0::2].translate(_LUHN_DOUBLED)
-    return (sum(map(int, doubled)) + sum(map(int, digits[1::2]))) % 10 == 0
+    """Luhn over ASCII digits: double those at even indices from the left (0, 2, ...).
+
+    The digits' sum is their bytes' sum less 48 ('0') each: one C call, not one int() each
+    (a third of the time; an import checks a million)."""
+    mixed = (digits[0::2].translate(_LUHN_DOUBLED) + digits[1::2]).encode("ascii")
+    return (sum(mixed) - 48 * len(mixed)) % 10 == 0
 
 
 def parse_identity(text: str, path: Path | None = None) -> IdentityNumber:
     """Normalise and validate; raise InvalidIdentity with the first specific reason."""
+    digits = identity_digits(text, path)
+    return IdentityNumber(digits, _KIND_BY_PREFIX[digits[0]])
+
+
+def identity_digits(text: str, path: Path | None = None) -> str:
+    """parse_identity's digits alone (an import needs no IdentityNumber per row)."""
     digits = normalize_digits(text)
     if not digits:
         raise InvalidIdentity(IdProblem.EMPTY)
@@ -141,7 +151,7 @@ def parse_identity(text: str, path: Path | None = None) -> IdentityNumber:
         raise InvalidIdentity(IdProblem.BAD_CHECK_DIGIT, len(digits))
     if path is not None and _PATH_BY_KIND[kind] is not path:
         raise InvalidIdentity(IdProblem.WRONG_PATH, len(digits), _PATH_BY_KIND[kind])
-    return IdentityNumber(digits, kind)
+    return digits
 
 
 def mask_id(digits: str) -> str:
@@ -158,3 +168,24 @@ def id_hmac(key: bytes, digits: str) -> bytes:
     bytes of input, and on the event loop's thread winning it back behind the database and
     captcha threads cost 0.3-0.7 ms under load (bench/gil.py)."""
     return hmac.new(key, digits.encode("ascii"), hashlib.sha256).digest()
+
+
+def id_hasher(key: bytes) -> Callable[[str], bytes]:
+    """`id_hmac` under one key for many numbers (an import): the same HMAC-SHA256 (RFC 2104),
+    with the key's two blocks hashed once and each number continuing from copies of those
+    states. 0.7 µs a number instead of 1.7 (hmac.new sets the key up every time)."""
+    block = hashlib.sha256().block_size
+    if len(key) > block:
+        key = hashlib.sha256(key).digest()
+    key = key.ljust(block, b"\0")
+    inner = hashlib.sha256(bytes(b ^ 0x36 for b in key))
+    outer = hashlib.sha256(bytes(b ^ 0x5C for b in key))
+
+    def hash_digits(digits: str) -> bytes:
+        keyed = inner.copy()
+        keyed.update(digits.encode("ascii"))
+        result = outer.copy()
+        result.update(keyed.digest())
+        return result.digest()
+
+    return hash_digits

@@ -13,7 +13,13 @@ from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColu
 
 from bot.config import Settings
 from bot.importer.rows import RowError
-from bot.importer.run import ImportAborted, ImportReport, import_policies
+from bot.importer.run import (
+    DEFAULT_ENCODING,
+    DELIMITERS,
+    ImportAborted,
+    ImportReport,
+    import_policies,
+)
 from bot.store.setup import open_store
 
 EXIT_NOTHING_WRITTEN = 2
@@ -34,14 +40,20 @@ def _progress_bar(enabled: bool) -> Iterator[Progress | None]:
         yield bar
 
 
-def _write_errors(path: Path, errors: list[RowError]) -> None:
-    with path.open("w", encoding="utf-8", newline="") as handle:
-        writer = csv.writer(handle)
+def _write_errors(path: Path, errors: list[RowError], delimiter: str) -> None:
+    # With a BOM, so Excel reads it as UTF-8 (not the locale's code page, which garbles
+    # Arabic); with the input's delimiter, so it opens in columns where the input came from.
+    with path.open("w", encoding="utf-8-sig", newline="") as handle:
+        writer = csv.writer(handle, delimiter=delimiter)
         writer.writerow(["line", "column", "reason"])
         writer.writerows((e.line, e.column, e.reason) for e in errors)
 
 
 def print_report(report: ImportReport, show: int, errors_csv: Path | None) -> None:
+    if report.encoding != DEFAULT_ENCODING or report.delimiter != ",":
+        print(
+            f"Read as {report.encoding} text, columns separated by {DELIMITERS[report.delimiter]}"
+        )
     if report.unknown_columns:
         print(f"Ignored unknown column(s): {', '.join(report.unknown_columns)}")
     for error in report.errors[:show]:
@@ -53,7 +65,7 @@ def print_report(report: ImportReport, show: int, errors_csv: Path | None) -> No
             + ("" if errors_csv else " (use --errors-csv FILE to list them all)")
         )
     if errors_csv and report.errors:
-        _write_errors(errors_csv, report.errors)
+        _write_errors(errors_csv, report.errors, report.delimiter)
         print(f"All {len(report.errors)} problem(s) written to {errors_csv}")
     if report.replace_skipped:
         print(
@@ -80,6 +92,8 @@ async def run_import(settings: Settings, args: argparse.Namespace) -> int:
                 replace=args.replace,
                 dry_run=args.dry_run,
                 progress=progress,
+                encoding=args.encoding,
+                day_first=args.date_format == "DD/MM/YYYY",
             )
     except ImportAborted as exc:
         print(f"Nothing imported: {exc}", file=sys.stderr)

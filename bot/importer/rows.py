@@ -15,9 +15,9 @@ from bot.domain.identity import (
     IdProblem,
     InvalidIdentity,
     ascii_digits,
-    id_hmac,
+    id_hasher,
+    identity_digits,
     mask_id,
-    parse_identity,
 )
 from bot.domain.policy import BeneficiaryType, Insurer, PolicyStatus
 from bot.i18n.dates import parse_hijri_iso
@@ -70,7 +70,11 @@ _STATUS = {
     "موقوف": PolicyStatus.SUSPENDED,
 }
 _DATE = re.compile(r"^([0-9]{4})-([0-9]{1,2})-([0-9]{1,2})$")
+# Day first: ambiguous with month first (03/04/2026), so only when the operator says so.
+_DAY_FIRST = re.compile(r"^([0-9]{1,2})([/.-])([0-9]{1,2})\2([0-9]{4})$")
+_DIGIT_RUN = re.compile(r"[0-9]{8,}")
 _NUMBER = re.compile(r"^[0-9]+(\.[0-9]+)?$")
+_GROUPED = re.compile(r"^[0-9]{1,3}(,[0-9]{3})+(\.[0-9]+)?$")  # 1,500,000.50
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,21 +104,41 @@ def _fold(text: str) -> str:
     return " ".join(text.split()).casefold()
 
 
-def parse_csv_date(text: str) -> date:
-    """YYYY-MM-DD; a year in 1343..1500 is an Umm al-Qura Hijri date (Saudi HR systems)."""
-    match = _DATE.match(ascii_digits(text.strip()))
-    if not match:
-        raise ValueError("must be a date as YYYY-MM-DD")
-    year, month, day = (int(g) for g in match.groups())
+def shown(text: str, limit: int = 60) -> str:
+    """A cell or line as an operator may see it in a message: stripped, shortened, and with
+    any long run of digits masked, since it may be an identity number in the wrong column."""
+    value = " ".join(text.split())
+    if len(value) > limit:
+        value = value[: limit - 1] + "…"
+    return _DIGIT_RUN.sub(lambda m: mask_id(m.group()), ascii_digits(value))
+
+
+def parse_csv_date(text: str, *, day_first: bool = False) -> date:
+    """YYYY-MM-DD, or with `day_first` also DD/MM/YYYY (separator `/`, `.` or `-`); a year in
+    1343..1500 is an Umm al-Qura Hijri date (Saudi HR systems)."""
+    value = ascii_digits(text.strip())
+    if match := _DATE.match(value):
+        year, month, day = (int(g) for g in match.groups())
+    elif day_first and (match := _DAY_FIRST.match(value)):
+        day, month, year = (int(match.group(g)) for g in (1, 3, 4))
+    elif day_first:
+        raise ValueError(f"{shown(text)} is not a date as DD/MM/YYYY or YYYY-MM-DD")
+    elif _DAY_FIRST.match(value):
+        raise ValueError(
+            f"{shown(text)} is not a date as YYYY-MM-DD "
+            "(for day/month/year dates, pass --date-format DD/MM/YYYY)"
+        )
+    else:
+        raise ValueError(f"{shown(text)} is not a date as YYYY-MM-DD")
     if year in HIJRI_YEARS:
         try:
             return parse_hijri_iso(year, month, day)
         except ValueError:
-            raise ValueError(f"{text.strip()} is not a valid Hijri (Umm al-Qura) date") from None
+            raise ValueError(f"{shown(text)} is not a valid Hijri (Umm al-Qura) date") from None
     try:
         return date(year, month, day)
     except ValueError:
-        raise ValueError(f"{text.strip()} is not a valid date") from None
+        raise ValueError(f"{shown(text)} is not a valid date") from None
 
 
 # Converters: raw cell text in, stored value out, ValueError(reason) for a bad cell.
@@ -139,6 +163,11 @@ def _date_iso(text: str) -> str:
     return parse_csv_date(_required_text(text)).isoformat()
 
 
+@lru_cache(maxsize=8192)
+def _date_iso_day_first(text: str) -> str:
+    return parse_csv_date(_required_text(text), day_first=True).isoformat()
+
+
 @lru_cache(maxsize=1024)
 def _percentage(text: str) -> str | None:
     value = ascii_digits(text.strip()).removesuffix("%").strip()
@@ -151,7 +180,16 @@ def _percentage(text: str) -> str | None:
 
 @lru_cache(maxsize=1024)
 def _amount(text: str) -> str | None:
-    value = ascii_digits(text.strip()).replace(",", "").removesuffix("SAR").strip()
+    value = ascii_digits(text.strip()).removesuffix("SAR").strip()
+    if "," in value:
+        # Only as a thousands separator: "500000,00" (a decimal comma, as semicolon-delimited
+        # exports write) must not become 50000000.
+        if not _GROUPED.match(value):
+            raise ValueError(
+                f"{shown(text)} is not an amount in riyals: a comma may only separate "
+                "thousands (500,000), and decimals take a point"
+            )
+        value = value.replace(",", "")
     if not value:
         return None
     if not _NUMBER.match(value):
@@ -181,45 +219,53 @@ class RowValidator:
     once and the column is mapped in C; only per-person columns are converted cell by cell.
     """
 
-    def __init__(self, insurers: InsurerIndex, hash_key: bytes, header: Sequence[str]) -> None:
-        """`header`: the file's column names, normalised, in file order."""
+    def __init__(
+        self,
+        insurers: InsurerIndex,
+        hash_key: bytes,
+        header: Sequence[str],
+        *,
+        day_first: bool = False,
+    ) -> None:
+        """`header`: the file's column names, normalised, in file order. `day_first`: dates
+        may also be DD/MM/YYYY (the operator said so: 03/04/2026 is ambiguous otherwise)."""
         self.insurers = insurers
         self.hash_key = hash_key
-        # (column, converter, distinct values repeat?) in the order of POLICY_COLUMNS after
+        self._hash = id_hasher(hash_key)
+        dates = _date_iso_day_first if day_first else _date_iso
+        # (column, how its cells are converted) in the order of POLICY_COLUMNS after
         # (id_hmac, id_masked); id_number comes first and yields both.
-        columns: tuple[tuple[str, Callable[[str], object], bool], ...] = (
-            ("id_number", self._identity, False),
-            ("insurer", self._insurer, True),
-            ("policy_number", _required_text, False),
-            ("policy_class", _required_text, True),
-            ("beneficiary_type", _beneficiary, True),
-            ("start_date", _date_iso, True),
-            ("expiry_date", _date_iso, True),
-            ("status", _status, True),
-            ("member_name", _optional_text, False),
-            ("network", _optional_text, True),
-            ("deductible_rate", _percentage, True),
-            ("max_limit", _amount, True),
-            ("beneficiary_number", _optional_text, False),
-            ("sponsor_name", _optional_text, True),
+        columns: tuple[tuple[str, ColumnConverter], ...] = (
+            ("id_number", _each(self._identity)),
+            ("insurer", _distinct(self._insurer)),
+            ("policy_number", _text(required=True)),
+            ("policy_class", _distinct(_required_text)),
+            ("beneficiary_type", _distinct(_beneficiary)),
+            ("start_date", _distinct(dates)),
+            ("expiry_date", _distinct(dates)),
+            ("status", _distinct(_status)),
+            ("member_name", _text(required=False)),
+            ("network", _distinct(_optional_text)),
+            ("deductible_rate", _distinct(_percentage)),
+            ("max_limit", _distinct(_amount)),
+            ("beneficiary_number", _text(required=False)),
+            ("sponsor_name", _distinct(_optional_text)),
         )
         position = {name: index for index, name in enumerate(header)}
         # With the cell index each reads; None for a column the file lacks.
-        self._columns = tuple(
-            (name, f, repeats, position.get(name)) for name, f, repeats in columns
-        )
+        self._columns = tuple((name, f, position.get(name)) for name, f in columns)
 
     def _identity(self, text: str) -> tuple[bytes, str]:
         try:
-            digits = parse_identity(text).digits
+            digits = identity_digits(text)
         except InvalidIdentity as exc:
             raise ValueError(_ID_REASONS[exc.problem].format(n=exc.digits_given)) from None
-        return id_hmac(self.hash_key, digits), mask_id(digits)
+        return self._hash(digits), mask_id(digits)
 
     def _insurer(self, text: str) -> str:
         code = self.insurers.code_for(_required_text(text))
         if code is None:
-            raise ValueError(f"unknown insurer {text.strip()!r} (use a code from insurers.csv)")
+            raise ValueError(f"unknown insurer {shown(text)!r} (use a code from insurers.csv)")
         return code
 
     def validate(self, line: int, cells: Sequence[str]) -> StagedRow | list[RowError]:
@@ -234,9 +280,9 @@ class RowValidator:
         count = len(records)
         converted: list[list[object]] = []
         problems: dict[int, list[RowError]] = {}
-        for column, convert, repeats, index in self._columns:
+        for column, convert, index in self._columns:
             cells = [r[index] for r in records] if index is not None else [""] * count
-            values, bad = _convert_column(cells, convert, repeats)
+            values, bad = convert(cells)
             converted.append(values)
             for row, reason in bad.items():
                 problems.setdefault(row, []).append(RowError(lines[row], column, reason))
@@ -256,12 +302,33 @@ class RowValidator:
         return rows, errors
 
 
-def _convert_column(
-    cells: list[str], convert: Callable[[str], object], repeats: bool
-) -> tuple[list[object], dict[int, str]]:
-    """Converted cells, and the reason for each bad one by its position."""
-    bad: dict[int, str] = {}
-    if repeats:
+# How a column's cells become stored values: the values, and the reason for each bad cell by
+# its position.
+ColumnConverter = Callable[[list[str]], tuple[list[object], dict[int, str]]]
+
+
+def _each(convert: Callable[[str], object]) -> ColumnConverter:
+    """Cell by cell: per-person values."""
+
+    def column(cells: list[str]) -> tuple[list[object], dict[int, str]]:
+        bad: dict[int, str] = {}
+        out: list[object] = []
+        append = out.append
+        for position, value in enumerate(cells):
+            try:
+                append(convert(value))
+            except ValueError as exc:
+                append(None)
+                bad[position] = str(exc)
+        return out, bad
+
+    return column
+
+
+def _distinct(convert: Callable[[str], object]) -> ColumnConverter:
+    """Each distinct value once, then the column mapped in C: values that repeat."""
+
+    def column(cells: list[str]) -> tuple[list[object], dict[int, str]]:
         table: dict[str, object] = {}
         reasons: dict[str, str] = {}
         for value in set(cells):
@@ -269,14 +336,26 @@ def _convert_column(
                 table[value] = convert(value)
             except ValueError as exc:
                 reasons[value] = str(exc)
-        if reasons:
-            bad = {i: reasons[v] for i, v in enumerate(cells) if v in reasons}
+        bad = {i: reasons[v] for i, v in enumerate(cells) if v in reasons} if reasons else {}
         return list(map(table.get, cells)), bad
-    out: list[object] = []
-    for position, value in enumerate(cells):
-        try:
-            out.append(convert(value))
-        except ValueError as exc:
-            out.append(None)
-            bad[position] = str(exc)
-    return out, bad
+
+    return column
+
+
+def _text(*, required: bool) -> ColumnConverter:
+    """Free text per person (policy number, name): `_required_text` / `_optional_text` for a
+    whole column, checked with C-level passes and cell by cell only where one fails."""
+
+    def column(cells: list[str]) -> tuple[list[object], dict[int, str]]:
+        values: list[object] = list(map(str.strip, cells))
+        bad: dict[int, str] = {}
+        if max(map(len, values), default=0) > MAX_TEXT:  # type: ignore[arg-type]
+            too_long = f"is longer than {MAX_TEXT} characters"
+            bad = {i: too_long for i, v in enumerate(values) if len(v) > MAX_TEXT}  # type: ignore[arg-type]
+        if not required:
+            values = [v or None for v in values]
+        elif not all(values):
+            bad.update((i, "is required") for i, v in enumerate(values) if not v)
+        return values, bad
+
+    return column

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import codecs
 import contextlib
 import csv
 import gc
 import io
+import itertools
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,12 +19,20 @@ from bot.importer.rows import (
     InsurerIndex,
     RowError,
     RowValidator,
+    shown,
 )
 from bot.store.database import Database
 from bot.store.insurers import all_insurers
 from bot.store.policies import PolicyStore, StagedRow
 
 BATCH_ROWS = 5_000
+
+# What separates the columns, by what the header line holds: Excel writes semicolons where the
+# locale's decimal mark is a comma (many Arabic locales), tabs for "Unicode Text". Not
+# csv.Sniffer: it guesses from character frequencies, and Arabic text and quoted commas mislead
+# it; the header's known column names do not.
+DELIMITERS = {",": "commas", ";": "semicolons", "\t": "tabs"}
+DEFAULT_ENCODING = "utf-8"
 
 Progress = Callable[[int, int], None]  # (bytes read, total bytes)
 
@@ -43,6 +53,8 @@ class ImportReport:
     unknown_columns: list[str] = field(default_factory=list)
     replace_skipped: bool = False
     dry_run: bool = False
+    encoding: str = DEFAULT_ENCODING  # what the file was read as
+    delimiter: str = ","
 
     @property
     def exit_code(self) -> int:
@@ -74,23 +86,107 @@ class _CountingReader(io.RawIOBase):
         return int(count or 0)
 
 
-def _header(reader: Iterator[list[str]]) -> list[str]:
-    try:
-        names = next(reader, [])
-    except UnicodeDecodeError as exc:
-        raise ImportAborted(f"the file is not UTF-8 text ({exc.reason})") from None
-    except csv.Error as exc:
-        raise ImportAborted(f"the header row cannot be read: {exc}") from None
-    if not any(n.strip() for n in names):
+def _text_encoding(name: str | None, raw: BinaryIO) -> str:
+    """The codec to read the file with: the operator's (UTF-8 with or without a BOM for any
+    spelling of UTF-8), else UTF-16 or -32 when the file starts with their byte-order mark (as
+    Excel's "Unicode Text" does), else UTF-8."""
+    if name is not None:
+        try:
+            codec = codecs.lookup(name)
+        except LookupError:
+            codec = None
+        # A bytes-to-bytes codec (base64, rot13) decodes to bytes: not a text encoding either.
+        if codec is None or not isinstance(codec.decode(b"")[0], str):
+            raise ImportAborted(
+                f"--encoding {name!r} is not a text encoding Python knows (e.g. utf-8, cp1256)"
+            ) from None
+        return "utf-8-sig" if codec.name == "utf-8" else codec.name
+    start = raw.read(4)
+    raw.seek(0)
+    if start.startswith((codecs.BOM_UTF32_LE, codecs.BOM_UTF32_BE)):
+        return "utf-32"
+    if start.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return "utf-16"
+    return "utf-8-sig"
+
+
+def _first_undecodable(path: Path, encoding: str) -> tuple[int, int, bytes] | None:
+    """(line, byte offset, bytes) where the file first fails to decode, or None."""
+    if codecs.lookup(encoding).name == "utf-8-sig":
+        encoding = "utf-8"  # the same, with the BOM skipped here (offsets stay the file's)
+    decoder = codecs.getincrementaldecoder(encoding)()
+    newlines = 0
+    with path.open("rb") as raw:
+        if encoding == "utf-8" and raw.read(3) != codecs.BOM_UTF8:
+            raw.seek(0)
+        offset = raw.tell()
+        while True:
+            chunk = raw.read(1 << 16)
+            pending = len(decoder.getstate()[0])  # an incomplete sequence from the last chunk
+            try:
+                decoder.decode(chunk, final=not chunk)
+            except UnicodeDecodeError as exc:
+                at = offset - pending + exc.start
+                newlines += chunk[: max(0, at - offset)].count(b"\n")
+                return newlines + 1, at, bytes(exc.object[exc.start : exc.end])
+            if not chunk:
+                return None
+            newlines += chunk.count(b"\n")
+            offset += len(chunk)
+
+
+def _not_decodable(path: Path, encoding: str, exc: UnicodeDecodeError) -> ImportAborted:
+    utf8 = codecs.lookup(encoding).name in ("utf-8", "utf-8-sig")
+    name = "UTF-8" if utf8 else encoding
+    found = _first_undecodable(path, encoding)
+    if found is None:  # changed meanwhile?
+        where = f"({exc.reason})"
+    else:
+        line, offset, data = found
+        where = (
+            f"line {line} (byte offset {offset}) has {' '.join(f'0x{b:02X}' for b in data)}, "
+            f"which is not {name}"
+        )
+    if not utf8:
+        return ImportAborted(f"the file is not {name} text: {where}. Is --encoding right?")
+    return ImportAborted(
+        f"the file is not UTF-8 text: {where}. Save it again from Excel as "
+        '"CSV UTF-8 (Comma delimited)", or, if it is Windows Arabic text, import it as it is '
+        "with --encoding cp1256"
+    )
+
+
+def _header(line: str) -> tuple[list[str], str]:
+    """The header's column names, normalised, and the delimiter that separates them."""
+    candidates: dict[str, list[str]] = {}
+    for delimiter in DELIMITERS:
+        try:
+            names = next(csv.reader([line], delimiter=delimiter), [])
+        except csv.Error as exc:
+            raise ImportAborted(f"the header row cannot be read: {exc}") from None
+        candidates[delimiter] = [n.strip().casefold() for n in names]
+    # The delimiter under which the most known column names appear; a tie goes to the comma.
+    delimiter = max(candidates, key=lambda d: len(set(candidates[d]) & set(KNOWN_COLUMNS)))
+    normalised = candidates[delimiter]
+    if not any(normalised):
         raise ImportAborted("the file is empty: a header row is required")
-    normalised = [n.strip().casefold() for n in names]
+    if not set(normalised) & set(KNOWN_COLUMNS):
+        raise ImportAborted(
+            f"no known column in the header line '{shown(line, 120)}'. Expected "
+            f"{', '.join(REQUIRED_COLUMNS)} (and optional ones), separated by commas, "
+            "semicolons or tabs: is the file delimited by something else, or its header "
+            "line missing?"
+        )
     repeated = sorted({n for n in normalised if normalised.count(n) > 1 and n})
     if repeated:
         raise ImportAborted(f"the header repeats column(s): {', '.join(repeated)}")
     missing = [c for c in REQUIRED_COLUMNS if c not in normalised]
     if missing:
-        raise ImportAborted(f"missing required column(s): {', '.join(missing)}")
-    return normalised
+        raise ImportAborted(
+            f"missing required column(s): {', '.join(missing)} "
+            f"(the header has: {', '.join(shown(n, 40) for n in normalised)})"
+        )
+    return normalised, delimiter
 
 
 @contextlib.contextmanager
@@ -117,7 +213,11 @@ async def import_policies(
     replace: bool = False,
     dry_run: bool = False,
     progress: Progress | None = None,
+    encoding: str | None = None,
+    day_first: bool = False,
 ) -> ImportReport:
+    """`encoding`: a Python codec name (None: UTF-8, or UTF-16 by its byte-order mark).
+    `day_first`: dates may be DD/MM/YYYY besides YYYY-MM-DD."""
     if not path.is_file():
         raise ImportAborted(f"no such file: {path}")
     report = ImportReport(dry_run=dry_run)
@@ -125,15 +225,20 @@ async def import_policies(
     total = path.stat().st_size
 
     with path.open("rb") as raw:
+        codec = _text_encoding(encoding, raw)
+        report.encoding = DEFAULT_ENCODING if codec == "utf-8-sig" else codec
         counter = _CountingReader(raw)
-        text = io.TextIOWrapper(
-            io.BufferedReader(counter, 1 << 16), encoding="utf-8-sig", newline=""
-        )
-        reader = csv.reader(text)
-        header = _header(reader)
+        text = io.TextIOWrapper(io.BufferedReader(counter, 1 << 16), encoding=codec, newline="")
+        try:
+            header_line = text.readline()
+        except UnicodeDecodeError as exc:
+            raise _not_decodable(path, codec, exc) from None
+        header, report.delimiter = _header(header_line)
+        reader = csv.reader(itertools.chain([header_line], text), delimiter=report.delimiter)
+        next(reader)
         width = len(header)
         report.unknown_columns = [c for c in header if c and c not in KNOWN_COLUMNS]
-        validator = RowValidator(insurers, hash_key, header)
+        validator = RowValidator(insurers, hash_key, header, day_first=day_first)
 
         async def batches() -> AsyncIterator[list[StagedRow]]:
             lines: list[int] = []
@@ -176,9 +281,7 @@ async def import_policies(
                     if len(records) >= BATCH_ROWS:
                         yield validated()
             except UnicodeDecodeError as exc:
-                raise ImportAborted(
-                    f"the file is not UTF-8 text after line {line} ({exc.reason})"
-                ) from None
+                raise _not_decodable(path, codec, exc) from None
             except csv.Error as exc:
                 raise ImportAborted(f"line {line}: the CSV cannot be read: {exc}") from None
             if records:

@@ -125,19 +125,24 @@ async def write_import_postgres(
             # Changed rows updated, new rows inserted: two set operations instead of one
             # INSERT ... ON CONFLICT, whose speculative insertion row by row cost 3x more on
             # a fresh load. Safe under the import lock: only an import writes policies.
+            # One instant for every row this import writes, as on SQLite (the column default
+            # would give each statement its own).
+            stamp = await conn.fetchval(f"SELECT {db.dialect.now}")
             if outcome.updated:
                 updates = ", ".join(f"{c} = s.{c}" for c in values)
                 await conn.execute(
-                    f"UPDATE policies p SET {updates}, updated_at = {db.dialect.now} "
-                    f"FROM staging s WHERE {joined} AND ({changed})"
+                    f"UPDATE policies p SET {updates}, updated_at = $1 "
+                    f"FROM staging s WHERE {joined} AND ({changed})",
+                    stamp,
                 )
             if outcome.imported:
                 listed = ", ".join(columns)
                 # In key order: the unique index on random HMACs fills page by page.
                 await conn.execute(
-                    f"INSERT INTO policies ({listed}) SELECT {listed} FROM staging s "
-                    f"WHERE NOT EXISTS (SELECT 1 FROM policies p WHERE {joined}) "
-                    f"ORDER BY {group}"
+                    f"INSERT INTO policies ({listed}, updated_at) SELECT {listed}, $1 "
+                    f"FROM staging s WHERE NOT EXISTS (SELECT 1 FROM policies p WHERE {joined}) "
+                    f"ORDER BY {group}",
+                    stamp,
                 )
             if replace:
                 await conn.execute(f"DELETE FROM policies p WHERE {gone}")
