@@ -22,6 +22,8 @@ import contextlib
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 
+import asyncpg
+
 from bot.store import postgres
 from bot.store.postgres import PostgresDatabase, advisory_key
 
@@ -137,13 +139,21 @@ async def write_import_postgres(
                 )
             if outcome.imported:
                 listed = ", ".join(columns)
-                # In key order: the unique index on random HMACs fills page by page.
-                await conn.execute(
-                    f"INSERT INTO policies ({listed}, updated_at) SELECT {listed}, $1 "
-                    f"FROM staging s WHERE NOT EXISTS (SELECT 1 FROM policies p WHERE {joined}) "
-                    f"ORDER BY {group}",
-                    stamp,
-                )
+                if matched == 0 and not await conn.fetchval(
+                    "SELECT EXISTS (SELECT 1 FROM policies)"
+                ):
+                    # A first load: every staged row is new. Inserting into an empty table
+                    # with its indexes and foreign key maintained row by row cost 3x more
+                    # than building them afterwards (one sort each, one join for the key).
+                    await _load_empty(conn, listed, stamp)
+                else:
+                    # In key order: the unique index on random HMACs fills page by page.
+                    await conn.execute(
+                        f"INSERT INTO policies ({listed}, updated_at) SELECT {listed}, $1 "
+                        f"FROM staging s WHERE NOT EXISTS "
+                        f"(SELECT 1 FROM policies p WHERE {joined}) ORDER BY {group}",
+                        stamp,
+                    )
             if replace:
                 await conn.execute(f"DELETE FROM policies p WHERE {gone}")
         except BaseException:
@@ -152,3 +162,36 @@ async def write_import_postgres(
             raise
         await postgres.commit_transaction(transaction)
     return outcome
+
+
+async def _load_empty(conn: object, listed: str, stamp: object) -> None:
+    """Insert every staged row into the empty `policies`: its secondary indexes, unique
+    constraints and foreign keys (all but the primary key, an identity that appends) are
+    dropped first and made again after, inside the import's transaction, so a failure or a
+    kill leaves them as they were. The ACCESS EXCLUSIVE lock this takes makes the bot's
+    lookups wait until COMMIT (a few seconds for a million rows): they would find nothing
+    before it anyway, the table being empty."""
+    assert isinstance(conn, asyncpg.Connection)
+    constraints = await conn.fetch(
+        "SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint "
+        "WHERE conrelid = 'policies'::regclass AND contype IN ('u', 'f') ORDER BY conname"
+    )
+    indexes = await conn.fetch(
+        "SELECT c.relname, pg_get_indexdef(i.indexrelid) FROM pg_index i "
+        "JOIN pg_class c ON c.oid = i.indexrelid WHERE i.indrelid = 'policies'::regclass "
+        "AND NOT EXISTS (SELECT 1 FROM pg_constraint k WHERE k.conindid = i.indexrelid "
+        "AND k.conrelid = i.indrelid) ORDER BY c.relname"
+    )
+    for name, _ in constraints:
+        await conn.execute(f'ALTER TABLE policies DROP CONSTRAINT "{name}"')
+    for name, _ in indexes:
+        await conn.execute(f'DROP INDEX "{name}"')
+    await conn.execute(f"SET LOCAL maintenance_work_mem = '{WORK_MEM}'")
+    await conn.execute(
+        f"INSERT INTO policies ({listed}, updated_at) SELECT {listed}, $1 FROM staging s",
+        stamp,
+    )
+    for _, definition in indexes:
+        await conn.execute(definition)
+    for name, definition in constraints:
+        await conn.execute(f'ALTER TABLE policies ADD CONSTRAINT "{name}" {definition}')

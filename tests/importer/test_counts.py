@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 
+import asyncpg
 import pytest
 
 import bot.store.policies as policies_module
 from bot.importer.rows import RowError
 from bot.importer.run import import_policies
 from bot.store.database import Database
-from bot.store.policies import PolicyStore
+from bot.store.policies import POLICY_COLUMNS, PolicyStore
+from bot.store.postgres import PostgresDatabase
 from tests.conftest import TEST_KEY
 from tests.importer.test_import import HEADER
 
@@ -96,3 +99,26 @@ async def test_updated_at_moves_only_for_rows_written(tmp_path: Path, db: Databa
     assert stamps["P-1"] == "2000-01-01T00:00:00Z"  # unchanged: not touched
     assert "2000-01-01T00:00:00Z" < stamps["P-2"] <= now  # updated: stamped now
     assert stamps["P-2"] == stamps["P"]  # and the new row with it: one instant per import
+
+
+async def test_a_first_load_keeps_every_index_and_constraint(tmp_path: Path, db: Database) -> None:
+    # PostgreSQL loads an empty store without its indexes and constraints, then makes them.
+    catalog = (
+        "SELECT indexname, indexdef FROM pg_indexes WHERE tablename = 'policies' "
+        "UNION ALL SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint "
+        "WHERE conrelid = 'policies'::regclass ORDER BY 1, 2"
+    )
+    postgres = isinstance(db, PostgresDatabase)
+    before = await db.read(catalog) if postgres else []
+    rows = [row("1000000008", f"P-{i}") for i in range(3)]
+    report = await import_policies(csv_file(tmp_path, "first.csv", rows), db, KEY)
+    assert report.imported == 3
+    assert (await db.read(catalog) if postgres else []) == before
+    violations = (sqlite3.IntegrityError, asyncpg.IntegrityConstraintViolationError)
+    copy = "INSERT INTO policies ({}) SELECT {} FROM policies WHERE policy_number = 'P-1'"
+    columns = ", ".join(POLICY_COLUMNS)
+    with pytest.raises(violations):  # the same identity number and policy number again
+        await db.write(copy.format(columns, columns))
+    with pytest.raises(violations):  # an insurer that is not there
+        await db.write(copy.format(columns, columns.replace("insurer_code", "'NOPE'")))
+    assert await PolicyStore(db, KEY).count() == 3

@@ -60,7 +60,7 @@ async def main(operation: str, location: str, argument: str) -> None:
         elif operation == "schedule":
             keys = [(int(sub), "2026-03-08", 7) for sub in argument.split(",")]
             await ReminderLog(db).schedule(TODAY, keys)
-        elif operation == "import":
+        elif operation in ("import", "first import"):
             await import_policies(Path(argument), db, KEY)
         else:
             raise SystemExit(f"unknown operation {operation}")

@@ -202,6 +202,13 @@ async def three_policies(db: Database, tmp_path: Path) -> str:
     return str(more)
 
 
+async def no_policies(db: Database, tmp_path: Path) -> str:
+    """A first load (an empty store): on PostgreSQL it drops and rebuilds the indexes."""
+    await three_policies(db, tmp_path)
+    await db.write("DELETE FROM policies")
+    return str(tmp_path / "more.csv")
+
+
 Setup = Callable[[Database, Path], Awaitable[str]]
 KILLED = {
     # operation: (what is there before, query, what it must still show after the kill)
@@ -223,6 +230,7 @@ KILLED = {
         [(30, "2026-02-28", "pending")],
     ),
     "import": (three_policies, "SELECT count(*) FROM policies", [(3,)]),
+    "first import": (no_policies, "SELECT count(*) FROM policies", [(0,)]),
 }
 
 
