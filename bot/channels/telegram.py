@@ -112,6 +112,7 @@ _PROTECTED_LOGGERS = (
     "uvicorn",
     "apscheduler",
     "aiosqlite",
+    "asyncpg",
     "bot",
 )
 
