@@ -201,8 +201,9 @@ class PolicyStore:
         await conn.execute("BEGIN")
         async for batch in batches:
             duplicates.note(batch)
-            # Not overlapped with validating the next batch: binding parameters holds
-            # the GIL, and measured, the two threads only slowed each other down. Nor was
+            # Not overlapped with validating the next batch in a thread: binding parameters
+            # holds the GIL, and measured, the two threads only slowed each other down (a
+            # large file is validated in another process: bot/importer/run.py). Nor was
             # a batch as one JSON value that SQLite unpacks without the GIL (json_each):
             # the unpacking cost more CPU than the overlap saved.
             await conn.executemany(insert, batch)
