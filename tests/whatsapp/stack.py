@@ -40,6 +40,18 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+async def until_listening(http: aiohttp.ClientSession, base_url: str) -> None:
+    """Wait until the bot's HTTP app answers /healthz (about 10 s at most)."""
+    for _ in range(500):
+        try:
+            async with http.get(base_url + "/healthz") as response:
+                if response.status == 200:
+                    return
+        except aiohttp.ClientConnectionError:
+            await asyncio.sleep(0.02)
+    raise AssertionError("the server never listened")
+
+
 async def eventually(check: Callable[[], bool], timeout: float = 10.0) -> None:
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
@@ -101,14 +113,8 @@ class Stack:
         self.stop = asyncio.Event()
         self.task = asyncio.create_task(self.core.serve(self.stop))
         self.http = aiohttp.ClientSession()
-        for _ in range(500):
-            try:
-                async with self.http.get(self.url + "/healthz") as response:
-                    if response.status == 200:
-                        return self
-            except aiohttp.ClientConnectionError:
-                await asyncio.sleep(0.02)
-        raise AssertionError("the server never listened")
+        await until_listening(self.http, self.url)
+        return self
 
     async def __aexit__(self, *exc: object) -> None:
         await self.http.close()

@@ -4,7 +4,6 @@ to its HTTP server, replies checked at a fake Graph API that refuses what Meta r
 from __future__ import annotations
 
 import asyncio
-import socket
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -17,22 +16,9 @@ from bot.i18n import plain_text
 from bot.importer.demo import load_demo
 from bot.store.setup import open_store
 from tests.fakes.fake_graph_api import FakeGraphAPI, Seen
+from tests.whatsapp.stack import SECRET, VERIFY, eventually, free_port, until_listening
 
-SECRET, VERIFY, CODE = "app-secret", "verify-me", "123456"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-async def eventually(check: Callable[[], bool], timeout: float = 10.0) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not check():
-        assert loop.time() < deadline, "never happened"
-        await asyncio.sleep(0.01)
+CODE = "123456"
 
 
 def whatsapp_settings(tmp_path: Path, graph: FakeGraphAPI, port: int) -> Settings:
@@ -71,17 +57,7 @@ async def test_a_lookup_over_whatsapp_end_to_end(tmp_path: Path) -> None:
                 async with http.post(url, data=body, headers=headers) as response:
                     return response.status
 
-            async def listening() -> None:
-                for _ in range(500):
-                    try:
-                        async with http.get(f"http://127.0.0.1:{port}/healthz") as response:
-                            if response.status == 200:
-                                return
-                    except aiohttp.ClientConnectionError:
-                        await asyncio.sleep(0.02)
-                raise AssertionError("the server never listened")
-
-            await listening()
+            await until_listening(http, f"http://127.0.0.1:{port}")
             challenge = {"hub.mode": "subscribe", "hub.verify_token": VERIFY, "hub.challenge": "9"}
             async with http.get(url, params=challenge) as response:
                 assert (response.status, await response.text()) == (200, "9")
@@ -129,14 +105,8 @@ class Running:
         self.stop = asyncio.Event()
         self.task = asyncio.create_task(serve(self.settings, self.stop))
         self.http = aiohttp.ClientSession()
-        for _ in range(500):
-            try:
-                async with self.http.get(self.url + "/healthz") as response:
-                    if response.status == 200:
-                        return self
-            except aiohttp.ClientConnectionError:
-                await asyncio.sleep(0.02)
-        raise AssertionError("the server never listened")
+        await until_listening(self.http, self.url)
+        return self
 
     async def __aexit__(self, *exc: object) -> None:
         await self.http.close()
