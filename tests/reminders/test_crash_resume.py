@@ -6,9 +6,7 @@ outlives the kill and keeps the record of every message that really went out).
 
 from __future__ import annotations
 
-import asyncio
 import os
-import sys
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -26,6 +24,7 @@ from bot.store.subscriptions import SubscriptionStore
 from tests.conftest import TEST_KEY, store_env
 from tests.fakes.fake_bot_api import FakeBotAPIProcess
 from tests.reminders.conftest import identity
+from tests.reminders.crash import kill_mid_broadcast
 
 REPO = Path(__file__).resolve().parents[2]
 RECIPIENTS = 120
@@ -38,17 +37,6 @@ async def control(session: ClientSession, path: str) -> Any:
     async with session.get(path) as response:
         response.raise_for_status()
         return (await response.json())["result"]
-
-
-async def wait_for_sends(session: ClientSession, count: int, timeout: float = 30) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while loop.time() < deadline:
-        stats = await control(session, "/_control/stats")
-        if stats["by_method"].get("sendmessage", 0) >= count:
-            return
-        await asyncio.sleep(0.02)
-    raise TimeoutError(f"the CLI did not send {count} messages within {timeout} s")
 
 
 async def test_killed_mid_broadcast_every_recipient_gets_it_once_but_the_in_flight(
@@ -86,36 +74,21 @@ async def test_killed_mid_broadcast_every_recipient_gets_it_once_but_the_in_flig
             # cwd is the temporary folder: import this checkout's bot, not an installed one.
             "PYTHONPATH": str(REPO),
         }
-        child = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "bot",
-            "broadcast",
-            "--audience",
-            "all",
-            "--text",
-            "تحديث مهم",
-            "--yes",
-            cwd=tmp_path,
-            env=env,
-            stdout=asyncio.subprocess.DEVNULL,
-            stderr=asyncio.subprocess.PIPE,
-        )
         async with ClientSession(fake.root_url) as session:
-            try:
-                await wait_for_sends(session, KILL_AFTER)
-            except TimeoutError:
-                child.kill()
-                _, err = await child.communicate()
-                raise AssertionError(err.decode()) from None
-            child.kill()  # SIGKILL: no clean-up of any kind
-            await child.wait()
 
-            rows = await db.read("SELECT chat_id, status FROM broadcast_recipients")
-            at_kill = Counter(str(r[1]) for r in rows)
-            in_flight = {str(r[0]) for r in rows if r[1] == "sending"}
-            assert at_kill["pending"] > 0, "the broadcast finished before the kill"
-            assert len(in_flight) <= workers_for(CLI_RATE)
+            async def sent() -> int:
+                stats = await control(session, "/_control/stats")
+                return int(stats["by_method"].get("sendmessage", 0))
+
+            in_flight = await kill_mid_broadcast(
+                ["--audience", "all", "--text", "تحديث مهم", "--yes"],
+                cwd=tmp_path,
+                env=env,
+                sent=sent,
+                kill_after=KILL_AFTER,
+                db=db,
+                most_in_flight=workers_for(CLI_RATE),
+            )
 
             # Start again: the bot resumes unfinished broadcasts at start-up.
             bot = Bot("123:ABC", base_url=fake.base_url, base_file_url=fake.base_file_url)

@@ -7,9 +7,7 @@ record of every message that really arrived.
 
 from __future__ import annotations
 
-import asyncio
 import os
-import sys
 import time
 from collections import Counter
 from pathlib import Path
@@ -29,6 +27,7 @@ from bot.store.subscriptions import SubscriptionStore
 from tests.conftest import TEST_KEY
 from tests.fakes.fake_graph_api import FakeGraphAPIProcess
 from tests.reminders.conftest import identity
+from tests.reminders.crash import kill_mid_broadcast
 
 REPO = Path(__file__).resolve().parents[2]
 RECIPIENTS = 120
@@ -41,16 +40,6 @@ async def attempts(session: ClientSession) -> list[dict[str, Any]]:
         response.raise_for_status()
         found: list[dict[str, Any]] = (await response.json())["attempts"]
         return found
-
-
-async def wait_for_sends(session: ClientSession, count: int, timeout: float = 30) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while loop.time() < deadline:
-        if len(await attempts(session)) >= count:
-            return
-        await asyncio.sleep(0.02)
-    raise TimeoutError(f"the CLI did not send {count} messages within {timeout} s")
 
 
 async def test_killed_mid_broadcast_each_whatsapp_recipient_gets_it_once_but_the_in_flight(
@@ -92,38 +81,20 @@ async def test_killed_mid_broadcast_each_whatsapp_recipient_gets_it_once_but_the
             # cwd is the temporary folder: import this checkout's bot, not an installed one.
             "PYTHONPATH": str(REPO),
         }
-        child = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "bot",
-            "broadcast",
-            "--channel",
-            "whatsapp",
-            "--audience",
-            "all",
-            "--text",
-            "تحديث مهم",
-            "--yes",
-            cwd=tmp_path,
-            env=env,
-            stdout=asyncio.subprocess.DEVNULL,
-            stderr=asyncio.subprocess.PIPE,
-        )
         async with ClientSession(fake.control_url) as session:
-            try:
-                await wait_for_sends(session, KILL_AFTER)
-            except TimeoutError:
-                child.kill()
-                _, err = await child.communicate()
-                raise AssertionError(err.decode()) from None
-            child.kill()  # SIGKILL: no clean-up of any kind
-            await child.wait()
 
-            rows = await db.read("SELECT chat_id, status FROM broadcast_recipients")
-            at_kill = Counter(str(r[1]) for r in rows)
-            in_flight = {str(r[0]) for r in rows if r[1] == "sending"}
-            assert at_kill["pending"] > 0, "the broadcast finished before the kill"
-            assert len(in_flight) <= workers_for(CLI_RATE)
+            async def sent_so_far() -> int:
+                return len(await attempts(session))
+
+            in_flight = await kill_mid_broadcast(
+                ["--channel", "whatsapp", "--audience", "all", "--text", "تحديث مهم", "--yes"],
+                cwd=tmp_path,
+                env=env,
+                sent=sent_so_far,
+                kill_after=KILL_AFTER,
+                db=db,
+                most_in_flight=workers_for(CLI_RATE),
+            )
 
             # Start again: what the bot does at start-up (or `--resume ID`).
             client = GraphClient(fake.root_url, fake.version, fake.phone_number_id, fake.token)
