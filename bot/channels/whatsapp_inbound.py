@@ -20,7 +20,7 @@ import hashlib
 import hmac
 import logging
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -95,39 +95,20 @@ def _action(message: dict[str, Any]) -> Action:
 def inbound(payload: object) -> list[Inbound]:
     """The messages of a webhook payload, in order; statuses and anything malformed skipped."""
     found: list[Inbound] = []
-    if not isinstance(payload, dict):
-        return found
-    for entry in _dicts(payload.get("entry")):
-        for change in _dicts(entry.get("changes")):
-            value = change.get("value")
-            if not isinstance(value, dict):
-                continue
-            for message in _dicts(value.get("messages")):
-                wa_id, message_id = message.get("from"), message.get("id")
-                if not (isinstance(wa_id, str) and wa_id and isinstance(message_id, str)):
-                    continue
-                # WhatsApp tells no language: the person's choice, else DEFAULT_LOCALE.
-                event = Event(_action(message), ChatKind.PRIVATE)
-                found.append(Inbound(wa_id, message_id, event, _seconds(message.get("timestamp"))))
+    for message in _items(payload, "messages"):
+        wa_id, message_id = message.get("from"), message.get("id")
+        if not (isinstance(wa_id, str) and wa_id and isinstance(message_id, str)):
+            continue
+        # WhatsApp tells no language: the person's choice, else DEFAULT_LOCALE.
+        event = Event(_action(message), ChatKind.PRIVATE)
+        found.append(Inbound(wa_id, message_id, event, _seconds(message.get("timestamp"))))
     return found
 
 
 def statuses(payload: object) -> list[Receipt]:
     """The statuses of a webhook payload that say something; "sent" (nothing to learn),
     unknown and malformed ones skipped."""
-    found: list[Receipt] = []
-    if not isinstance(payload, dict):
-        return found
-    for entry in _dicts(payload.get("entry")):
-        for change in _dicts(entry.get("changes")):
-            value = change.get("value")
-            if not isinstance(value, dict):
-                continue
-            for item in _dicts(value.get("statuses")):
-                receipt = receipt_of(item)
-                if receipt is not None:
-                    found.append(receipt)
-    return found
+    return [r for item in _items(payload, "statuses") if (r := receipt_of(item)) is not None]
 
 
 _RECEIPTS = {status.value: status for status in ReceiptStatus}
@@ -155,6 +136,18 @@ def _seconds(value: object) -> float | None:
 
 def _dicts(value: object) -> list[dict[str, Any]]:
     return [item for item in value if isinstance(item, dict)] if isinstance(value, list) else []
+
+
+def _items(payload: object, kind: str) -> Iterator[dict[str, Any]]:
+    """`entry[].changes[].value.<kind>[]` of a webhook payload, in order; malformed levels
+    skipped."""
+    if not isinstance(payload, dict):
+        return
+    for entry in _dicts(payload.get("entry")):
+        for change in _dicts(entry.get("changes")):
+            value = change.get("value")
+            if isinstance(value, dict):
+                yield from _dicts(value.get(kind))
 
 
 def signature_ok(body: bytes, header: str | None, app_secret: bytes) -> bool:
