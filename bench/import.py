@@ -34,9 +34,10 @@ from bot.config import Settings
 from bot.importer.rows import InsurerIndex, RowValidator
 from bot.importer.run import import_policies
 from bot.store.database import _PRAGMAS
+from bot.store.import_write import StagedRow
 from bot.store.insurers import read_insurers_file
 from bot.store.migrations import MIGRATIONS
-from bot.store.policies import IMPORT_CACHE_KIB, POLICY_COLUMNS, StagedRow
+from bot.store.policies import IMPORT_CACHE_KIB, POLICY_COLUMNS
 from bot.store.setup import open_store
 
 

@@ -42,8 +42,9 @@ from bench._policies import identity_number, write_policies  # noqa: E402
 from bot.importer.rows import InsurerIndex, RowValidator  # noqa: E402
 from bot.importer.run import import_policies  # noqa: E402
 from bot.store.database import Database  # noqa: E402
+from bot.store.import_write import StagedRow  # noqa: E402
 from bot.store.insurers import read_insurers_file, sync_insurers  # noqa: E402
-from bot.store.policies import PolicyStore, StagedRow  # noqa: E402
+from bot.store.policies import PolicyStore  # noqa: E402
 from bot.store.postgres import masked_url  # noqa: E402
 from bot.store.setup import open_database  # noqa: E402
 from tests.postgres_cluster import start_cluster  # noqa: E402

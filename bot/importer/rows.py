@@ -21,7 +21,7 @@ from bot.domain.identity import (
 )
 from bot.domain.policy import BeneficiaryType, Insurer, PolicyStatus
 from bot.i18n.dates import parse_hijri_iso
-from bot.store.policies import StagedRow
+from bot.store.import_write import StagedRow
 
 REQUIRED_COLUMNS = (
     "id_number",

@@ -29,8 +29,9 @@ from bot.importer.rows import (
     shown,
 )
 from bot.store.database import Database
+from bot.store.import_write import StagedRow
 from bot.store.insurers import all_insurers
-from bot.store.policies import PolicyStore, StagedRow
+from bot.store.policies import PolicyStore
 
 BATCH_ROWS = 5_000
 

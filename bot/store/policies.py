@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterable, Callable
-from dataclasses import dataclass, field
 from datetime import date
 
 import aiosqlite
@@ -12,6 +11,7 @@ import aiosqlite
 from bot.domain.identity import id_hmac
 from bot.domain.policy import BeneficiaryType, Insurer, Policy, PolicyStatus
 from bot.store.database import Database, Row, SqliteDatabase
+from bot.store.import_write import StagedRow, WriteOutcome
 from bot.store.policies_postgres import write_import_postgres
 from bot.store.postgres import PostgresDatabase
 
@@ -57,21 +57,6 @@ _MEMBERS = (
 MAX_DEPENDENTS = 50
 
 IMPORT_CACHE_KIB = 256 * 1024
-
-StagedRow = tuple[object, ...]  # (line, *POLICY_COLUMNS values)
-
-
-@dataclass
-class WriteOutcome:
-    """What writing a staged file did (or, for a dry run, would do)."""
-
-    imported: int = 0
-    updated: int = 0
-    unchanged: int = 0
-    removed: int = 0
-    removal_skipped: bool = False
-    # (line, first line with the same identity number and policy number)
-    duplicates: list[tuple[int, int]] = field(default_factory=list)
 
 
 def _policy_from_row(row: Row) -> Policy:
@@ -160,7 +145,7 @@ class PolicyStore:
         dry_run: bool,
         safe_to_remove: Callable[[], bool],
     ) -> WriteOutcome:
-        done = await write_import_postgres(
+        return await write_import_postgres(
             db,
             batches,
             POLICY_COLUMNS,
@@ -168,14 +153,6 @@ class PolicyStore:
             replace=replace,
             dry_run=dry_run,
             safe_to_remove=safe_to_remove,
-        )
-        return WriteOutcome(
-            imported=done.imported,
-            updated=done.updated,
-            unchanged=done.unchanged,
-            removed=done.removed,
-            removal_skipped=done.removal_skipped,
-            duplicates=done.duplicates,
         )
 
     async def _write_import(

@@ -20,28 +20,16 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Sequence
-from dataclasses import dataclass, field
 
 import asyncpg
 
 from bot.store import postgres
+from bot.store.import_write import StagedRow, WriteOutcome
 from bot.store.postgres import PostgresDatabase, advisory_key
-
-StagedRow = tuple[object, ...]  # (line, *columns values)
 
 WORK_MEM = "256MB"
 # Held from the counting to COMMIT: one import at a time across every process.
 IMPORT_LOCK = advisory_key("bot.store.import")
-
-
-@dataclass
-class CopyOutcome:
-    imported: int = 0
-    updated: int = 0
-    unchanged: int = 0
-    removed: int = 0
-    removal_skipped: bool = False
-    duplicates: list[tuple[int, int]] = field(default_factory=list)
 
 
 async def _rows(batches: AsyncIterable[list[StagedRow]]) -> AsyncIterator[StagedRow]:
@@ -59,12 +47,12 @@ async def write_import_postgres(
     replace: bool,
     dry_run: bool,
     safe_to_remove: Callable[[], bool],
-) -> CopyOutcome:
+) -> WriteOutcome:
     """`columns`: the policy columns a staged row holds after its line, `key` the two that
     identify a policy (identity HMAC, policy number); every column but id_hmac is text."""
     values = [c for c in columns if c not in key]
     joined = " AND ".join(f"s.{c} = p.{c}" for c in key)
-    outcome = CopyOutcome()
+    outcome = WriteOutcome()
     async with db.connection() as conn:
         transaction = conn.transaction()
         await transaction.start()
