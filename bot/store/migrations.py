@@ -249,6 +249,41 @@ MIGRATIONS: list[tuple[str, ...]] = [
         ) WITHOUT ROWID
         """,
     ),
+    # 9: the policies' unique key (identity HMAC, policy number) becomes an index of its own,
+    # no longer a table constraint, so a first load can drop it with the other indexes and
+    # build it after the rows are in (PolicyStore.write_import): one sort per index instead of
+    # inserting a million rows in key order (1M rows: 5.1 s → 3.8 s). SQLite cannot drop a
+    # constraint: the table is made again, same columns in the same order, same rows and ids.
+    (
+        """
+        CREATE TABLE policies_new (
+            id                 INTEGER PRIMARY KEY,
+            id_hmac            BLOB NOT NULL,
+            id_masked          TEXT NOT NULL,
+            insurer_code       TEXT NOT NULL REFERENCES insurers(code),
+            policy_number      TEXT NOT NULL,
+            policy_class       TEXT NOT NULL,
+            beneficiary_type   TEXT NOT NULL CHECK (beneficiary_type IN ('principal', 'dependent')),
+            start_date         TEXT NOT NULL,
+            expiry_date        TEXT NOT NULL,
+            status             TEXT NOT NULL DEFAULT 'active'
+                               CHECK (status IN ('active', 'cancelled', 'suspended')),
+            member_name        TEXT,
+            network            TEXT,
+            deductible_rate    TEXT,
+            max_limit          TEXT,
+            beneficiary_number TEXT,
+            sponsor_name       TEXT,
+            updated_at         TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%SZ', 'now'))
+        )
+        """,
+        "INSERT INTO policies_new SELECT * FROM policies ORDER BY id",
+        "DROP TABLE policies",
+        "ALTER TABLE policies_new RENAME TO policies",
+        "CREATE UNIQUE INDEX policies_person_policy ON policies (id_hmac, policy_number)",
+        "CREATE INDEX policies_expiry ON policies (expiry_date)",
+        "CREATE INDEX policies_policy ON policies (insurer_code, policy_number)",
+    ),
 ]
 
 
@@ -473,5 +508,11 @@ POSTGRES_MIGRATIONS: list[tuple[str, ...]] = [
             next_at DOUBLE PRECISION NOT NULL
         )
         """,
+    ),
+    # 9: the policies' unique key as an index of its own, as on SQLite (a first load drops
+    # and rebuilds it with the other indexes either way).
+    (
+        "ALTER TABLE policies DROP CONSTRAINT policies_id_hmac_policy_number_key",
+        "CREATE UNIQUE INDEX policies_person_policy ON policies (id_hmac, policy_number)",
     ),
 ]

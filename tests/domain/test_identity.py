@@ -9,7 +9,9 @@ from bot.domain.identity import (
     IdProblem,
     InvalidIdentity,
     Path,
+    bulk_identity_digits,
     id_hmac,
+    identity_digits,
     luhn_valid,
     mask_id,
     normalize_digits,
@@ -117,3 +119,44 @@ def test_any_text_either_parses_or_gives_a_reason(text: str) -> None:
     else:
         assert len(identity.digits) == 10 and identity.digits.isascii()
         assert identity.digits.isdecimal()
+
+
+def _valid_number(body: str) -> str:
+    return next(body + str(c) for c in range(10) if luhn_valid(body + str(c)))
+
+
+# Cells as an import sees them: valid numbers of each kind, the same mistyped, in other
+# scripts, with pasted marks, too short or long, with letters, empty, and any text at all.
+_NUMBER_CELLS = st.one_of(
+    st.builds(_valid_number, st.from_regex(r"[1-4][0-9]{8}", fullmatch=True)),
+    st.from_regex(r"[0-9]{10}", fullmatch=True),
+    st.from_regex(r"[٠-٩]{10}", fullmatch=True),
+    st.from_regex(r"[0-9]{1,12}", fullmatch=True),
+    st.from_regex(r" ?[1-4][0-9]{3}[- \u200f]?[0-9]{6}x?", fullmatch=True),
+    st.text(max_size=14),
+)
+
+
+@given(st.lists(_NUMBER_CELLS, max_size=30))
+def test_bulk_check_agrees_with_one_by_one(cells: list[str]) -> None:
+    digits, suspects = bulk_identity_digits(cells)
+    assert len(digits) == len(cells)
+    for position, cell in enumerate(cells):
+        try:
+            expected = identity_digits(cell)
+        except InvalidIdentity:
+            assert position in suspects  # never passed as valid
+        else:
+            # A valid number is never a suspect, and its digits are the same.
+            assert position not in suspects, cell
+            assert digits[position] == expected
+
+
+def test_bulk_check_of_a_large_column() -> None:
+    column = [_valid_number(f"{1 + i % 2}{i:08d}") for i in range(20_000)]
+    column[7] = column[7][:-1] + str((int(column[7][-1]) + 1) % 10)  # a mistyped check digit
+    column[9_000] = "3" + column[9_000][1:]  # a border number: no check digit to fail
+    column[15_000] = "١٢٣"
+    digits, suspects = bulk_identity_digits(column)
+    assert suspects == [7, 15_000]
+    assert digits[9_000] == column[9_000] and digits[15_000] == "123"

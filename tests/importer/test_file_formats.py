@@ -235,10 +235,22 @@ def test_a_decimal_comma_amount_is_refused_not_multiplied(
     assert count(operator) == 0
 
 
+# The file is read in chunks that end where a line ends (bot/importer/run.py, _chunks): tiny
+# chunks put a chunk's end at every place a line end can be split, CR LF included.
+@pytest.mark.parametrize("chunk", [None, 1, 2, 3, 7, 64])
+@pytest.mark.parametrize("line_end", ["\r\n", "\n", "\r"], ids=["crlf", "lf", "cr"])
 def test_line_numbers_count_line_breaks_inside_cells(
-    tmp_path: Path, operator: Settings, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path,
+    operator: Settings,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    chunk: int | None,
+    line_end: str,
 ) -> None:
-    # Excel quotes a cell typed with Alt+Enter and keeps its line break; lines end in CR LF.
+    if chunk is not None:
+        monkeypatch.setattr("bot.importer.run._CHUNK_CHARS", chunk)
+    # Excel quotes a cell typed with Alt+Enter and keeps its line break; lines end in CR LF
+    # (Windows), LF, or a lone CR (Excel for Mac's "CSV (Macintosh)").
     rows = [
         f"{HEADER},member_name",
         f'{ROW},"{NAME}\nthe second line"',  # lines 2-3
@@ -248,7 +260,7 @@ def test_line_numbers_count_line_breaks_inside_cells(
         "1000000009,BUPA,P-3,VIP,principal,2026-01-01,2026-12-31,",  # line 9
         "2000000006,BUPA,P-4,VIP,principal,2026-01-01",  # line 10: short, so no expiry
     ]
-    assert cli(save(tmp_path, "\r\n".join(rows).encode() + b"\r\n")) == 1
+    assert cli(save(tmp_path, (line_end.join(rows) + line_end).encode())) == 1
     out = capsys.readouterr().out
     assert [n for n in out.splitlines() if n.startswith("Rejected")] == [
         "Rejected line 9, id_number: fails the check digit (mistyped?)",

@@ -282,7 +282,12 @@ KILLABLE_IMPORT = textwrap.dedent(
 
 
 @sqlite_only  # PostgreSQL's import is killed at its COMMIT in tests/store/test_units.py
-def test_killed_import_leaves_the_database_as_it_was(tmp_path: Path, settings: Settings) -> None:
+@pytest.mark.parametrize("first_load", [False, True], ids=["update", "first-load"])
+def test_killed_import_leaves_the_database_as_it_was(
+    tmp_path: Path, settings: Settings, first_load: bool
+) -> None:
+    """Killed before COMMIT, whether the rows were being merged into a table with rows or
+    loaded into an empty one (its indexes then dropped, to be built again after)."""
     big = tmp_path / "big.csv"
     with big.open("w") as handle:
         handle.write(HEADER + "\n")
@@ -296,13 +301,17 @@ def test_killed_import_leaves_the_database_as_it_was(tmp_path: Path, settings: S
         "PYTHONPATH": str(Path(__file__).resolve().parents[2]),
     }
     first = write(tmp_path, GOOD, "first.csv")
-    subprocess.run(
-        [sys.executable, "-m", "bot", "import-policies", str(first)],
+    command = ["remind", "--dry-run"] if first_load else ["import-policies", str(first)]
+    subprocess.run(  # the first file, or only the schema's migrations (a dry-run reminder pass)
+        [sys.executable, "-m", "bot", *command],
         cwd=tmp_path,
         env=env,
         check=True,
         capture_output=True,
     )
+    conn = sqlite3.connect(settings.database.path)
+    schema = conn.execute("SELECT type, name, sql FROM sqlite_master ORDER BY name").fetchall()
+    conn.close()
     process = subprocess.Popen(
         [sys.executable, "-c", KILLABLE_IMPORT, str(big)],
         cwd=tmp_path,
@@ -325,7 +334,12 @@ def test_killed_import_leaves_the_database_as_it_was(tmp_path: Path, settings: S
     conn = sqlite3.connect(settings.database.path)
     assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
     # All or nothing: the whole file was written but never committed, so none of it is there.
-    assert conn.execute("SELECT count(*) FROM policies").fetchone()[0] == 3
+    assert conn.execute("SELECT count(*) FROM policies").fetchone()[0] == (0 if first_load else 3)
+    # Every index is there as it was, the policies' unique key included.
+    assert (
+        conn.execute("SELECT type, name, sql FROM sqlite_master ORDER BY name").fetchall() == schema
+    )
+    assert ("index", "policies_person_policy") in {(t, n) for t, n, _ in schema}
     conn.close()
 
 

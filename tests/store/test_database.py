@@ -51,11 +51,19 @@ async def test_two_instances_migrate_an_empty_postgres_database_at_once(
                 await db.close()
 
 
+_OLD_POLICY = (
+    "INSERT INTO policies (id, id_hmac, id_masked, insurer_code, policy_number, policy_class, "
+    "beneficiary_type, start_date, expiry_date) "
+    "VALUES (41, $1, '1*******08', 'X', 'P-1', 'A', 'principal', '2026-01-01', '2026-12-31')"
+)
+
+
 def _version_one_sqlite(path: Path) -> None:
     conn = sqlite3.connect(path)
     for statement in MIGRATIONS[0]:
         conn.execute(statement)
     conn.execute("INSERT INTO insurers VALUES ('X', 'س', 'X Co')")
+    conn.execute(_OLD_POLICY.replace("$1", "?"), (b"h" * 32,))
     conn.execute("PRAGMA user_version = 1")
     conn.commit()
     conn.close()
@@ -70,6 +78,7 @@ async def _version_one_postgres(url: str) -> None:
             for statement in POSTGRES_MIGRATIONS[0]:
                 await conn.execute(statement)
             await conn.execute("INSERT INTO insurers VALUES ('X', 'س', 'X Co')")
+            await conn.execute(_OLD_POLICY, b"h" * 32)
     finally:
         await conn.close()
 
@@ -90,6 +99,13 @@ async def test_migrates_an_older_version_keeping_data(
         assert await db.schema_version() == latest
         assert await value(db, "SELECT name_en FROM insurers WHERE code = 'X'") == "X Co"
         assert await value(db, "SELECT count(*) FROM subscriptions") == 0
+        # The policy is kept, with its id, and its key is still unique (migration 9 made the
+        # constraint an index).
+        assert await value(db, "SELECT id FROM policies WHERE policy_number = 'P-1'") == 41
+        again = _OLD_POLICY.replace("41", "42").replace("$1", "?")
+        with pytest.raises((sqlite3.IntegrityError, asyncpg.UniqueViolationError)):
+            await db.write(again, (b"h" * 32,))
+        assert await value(db, "SELECT count(*) FROM policies") == 1
 
 
 @pytest.fixture
