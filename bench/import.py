@@ -43,7 +43,8 @@ from bot.store.setup import open_store
 def _validated(csv_path: Path, key: bytes, keep: list[StagedRow] | None) -> None:
     """The importer's own reading and validation (bot/importer/run.py), with no database."""
     codec, header, delimiter = run_module._read_header(csv_path, None)
-    validator = RowValidator(InsurerIndex(read_insurers_file()), key, header)
+    # As in the validating process that reads a large file (bulk checks of the numbers).
+    validator = RowValidator(InsurerIndex(read_insurers_file()), key, header, bulk=True)
     for batch in run_module._read_batches(csv_path, codec, delimiter, len(header), validator):
         if keep is not None:
             keep += batch.rows

@@ -227,10 +227,14 @@ class RowValidator:
         header: Sequence[str],
         *,
         day_first: bool = False,
+        bulk: bool = False,
     ) -> None:
         """`header`: the file's column names, normalised, in file order. `day_first`: dates
-        may also be DD/MM/YYYY (the operator said so: 03/04/2026 is ambiguous otherwise)."""
+        may also be DD/MM/YYYY (the operator said so: 03/04/2026 is ambiguous otherwise).
+        `bulk`: identity numbers are checked a column at a time (bulk_identity_digits),
+        0.65 µs a number faster once its tables are built (80 ms): for a large file."""
         self.insurers = insurers
+        self._bulk = bulk
         self.hash_key = hash_key
         self._hash = id_hasher(hash_key)
         dates = _date_iso_day_first if day_first else _date_iso
@@ -260,7 +264,11 @@ class RowValidator:
         self, cells: Sequence[str]
     ) -> tuple[list[bytes | None], list[str | None], dict[int, str]]:
         """The id_number column: HMACs, masks, and the reason for each bad cell."""
-        digits, suspects = bulk_identity_digits(cells)
+        suspects: Sequence[int]
+        if self._bulk:
+            digits, suspects = bulk_identity_digits(cells)
+        else:  # every cell checked one by one
+            digits, suspects = list(cells), range(len(cells))
         bad: dict[int, str] = {}
         for position in suspects:  # checked one by one: its exact reason, or its digits
             try:

@@ -345,7 +345,7 @@ def _worker_main(
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     gc.disable()  # as _collector_paused: millions of short-lived rows, no cycles
-    validator = RowValidator(insurers, hash_key, header, day_first=day_first)
+    validator = RowValidator(insurers, hash_key, header, day_first=day_first, bulk=True)
     message: tuple[str] | tuple[str, BaseException]
     try:
         for batch in _read_batches(path, codec, delimiter, len(header), validator):
