@@ -66,12 +66,6 @@ def _type(column: str) -> str:
     return "bytea" if column == "id_hmac" else "text"
 
 
-async def _rows(batches: AsyncIterable[list[StagedRow]]) -> AsyncIterator[StagedRow]:
-    async for batch in batches:
-        for row in batch:
-            yield row
-
-
 async def write_import_postgres(
     db: PostgresDatabase,
     batches: AsyncIterable[list[StagedRow]],
@@ -132,7 +126,10 @@ async def _staged(
     outcome = WriteOutcome()
     definitions = ", ".join(f"{c} {_type(c)}" for c in columns)
     await conn.execute(f"CREATE TEMP TABLE staging (line integer, {definitions}) ON COMMIT DROP")
-    await conn.copy_records_to_table("staging", records=_rows(batches), columns=["line", *columns])
+    seen = _FirstOfKey(columns, key)
+    await conn.copy_records_to_table(
+        "staging", records=seen.rows(batches), columns=["line", *columns]
+    )
     # Temporary tables are never analysed by autovacuum: without statistics the
     # planner would take a million staged rows for a few.
     await conn.execute("ANALYZE staging")
@@ -140,17 +137,7 @@ async def _staged(
     await conn.execute(f"SET LOCAL work_mem = '{WORK_MEM}'")
     await conn.execute("SELECT pg_advisory_xact_lock($1)", IMPORT_LOCK)
 
-    group = ", ".join(key)
-    duplicates = await conn.fetch(
-        f"""
-        SELECT s.line, f.first_line FROM staging s
-        JOIN (SELECT {group}, min(line) AS first_line FROM staging
-              GROUP BY {group} HAVING count(*) > 1) f
-          ON {" AND ".join(f"f.{c} = s.{c}" for c in key)}
-        WHERE s.line <> f.first_line ORDER BY s.line
-        """
-    )
-    outcome.duplicates = [(int(r[0]), int(r[1])) for r in duplicates]
+    outcome.duplicates = await seen.confirmed(conn, key, "staging", "line")
     if outcome.duplicates:
         await conn.execute(
             "DELETE FROM staging WHERE line = ANY($1::integer[])",
@@ -201,7 +188,7 @@ async def _staged(
         await conn.execute(
             f"INSERT INTO policies ({listed}, updated_at) SELECT {listed}, $1 "
             f"FROM staging s WHERE NOT EXISTS "
-            f"(SELECT 1 FROM policies p WHERE {joined}) ORDER BY {group}",
+            f"(SELECT 1 FROM policies p WHERE {joined}) ORDER BY {', '.join(key)}",
             stamp,
         )
     if replace:
@@ -323,8 +310,11 @@ class _FirstOfKey:
             for row in batch:
                 yield row
 
-    async def confirmed(self, conn: Connection, key: Sequence[str]) -> list[tuple[int, int]]:
-        """(line, first line) of every later row of a key, in line order."""
+    async def confirmed(
+        self, conn: Connection, key: Sequence[str], table: str = "policies", line: str = "id"
+    ) -> list[tuple[int, int]]:
+        """(line, first line) of every later row of a key, in line order, read from the rows
+        copied into `table`, where column `line` is their line."""
         self.seen.clear()
         if not self.candidates:
             return []
@@ -332,16 +322,16 @@ class _FirstOfKey:
         hmacs, numbers = zip(*self.candidates, strict=True)
         arrays = ", ".join(f"${n}::{_type(c)}[]" for n, c in enumerate(key, start=1))
         found = await conn.fetch(
-            f"SELECT id, {listed} FROM policies WHERE ({listed}) IN "
-            f"(SELECT * FROM unnest({arrays})) ORDER BY id",
+            f"SELECT {line}, {listed} FROM {table} WHERE ({listed}) IN "
+            f"(SELECT * FROM unnest({arrays})) ORDER BY {line}",
             list(hmacs),
             list(numbers),
         )
         first: dict[tuple[object, ...], int] = {}
         duplicates = []
         for row in found:
-            line = int(row[0])
-            earliest = first.setdefault(tuple(row[1:]), line)
-            if earliest != line:
-                duplicates.append((line, earliest))
+            number = int(row[0])
+            earliest = first.setdefault(tuple(row[1:]), number)
+            if earliest != number:
+                duplicates.append((number, earliest))
         return duplicates

@@ -122,3 +122,32 @@ async def test_a_dry_run_on_an_empty_store_writes_nothing(tmp_path: Path, db: Da
     assert await PolicyStore(db, KEY).count() == 0
     # Nothing left behind either: a real import afterwards is a first load as any.
     await check_repeats(tmp_path, db)
+
+
+OTHER = f"{HEADER}\n2000000006,BUPA,P-9,A,principal,2026-01-01,2026-12-31\n"
+
+
+@pytest.mark.parametrize("collide", [False, True], ids=["hashes", "colliding"])
+async def test_an_import_into_a_store_with_rows_reports_duplicates_the_same(
+    tmp_path: Path,
+    db: Database,
+    backend: str,
+    collide: bool,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    if collide:
+        if backend != "postgres":
+            pytest.skip("PostgreSQL's own way of noticing duplicates")
+        monkeypatch.setattr(policies_postgres, "_key_hash", lambda key: 0)
+    await import_policies(write(tmp_path, OTHER, "other.csv"), db, KEY)
+    report = await import_policies(write(tmp_path, REPEATS), db, KEY)
+    assert duplicates(report) == [
+        (4, "duplicate of line 2"),
+        (5, "duplicate of line 2"),
+        (7, "duplicate of line 3"),
+    ]
+    assert (report.imported, report.rejected) == (3, 3)
+    store = PolicyStore(db, KEY)
+    assert await store.count() == 4
+    found = {p.policy_number: p.policy_class for p in await store.policies_for("1000000008")}
+    assert found == {"P-1": "VIP", "P-3": "C"}
