@@ -9,18 +9,25 @@ COMMIT. Rows arrive with COPY (binary, `copy_records_to_table`): the whole file 
 batch by batch as they are validated, so PostgreSQL takes in what was sent while the next batch
 is validated. What the server does after the last row is what adds to the wall time.
 
+Duplicates inside the file are noticed in this process as rows pass (_FirstOfKey: a hash per
+key), then confirmed from the copied rows by their keys: the first row of a key kept, the
+others reported against its line, as on SQLite. (Measured: the GROUP BY over a million staged
+rows it replaces cost 0.7 s after the last row; the hashing, 0.3 s of this process's CPU
+while rows stream.)
+
 Into a table with rows (and for any dry run), the same steps as SQLite's (bot/store/policies.py),
-so the report is the same: COPY into a temporary table dropped at COMMIT, duplicates inside
-the file found (GROUP BY) and dropped, then what is new, changed or unchanged counted, then one
-UPDATE of the changed rows, one INSERT of the new ones and, for `replace`, one DELETE. The
-import lock is taken once the file is staged, so two imports stage at once.
+so the report is the same: COPY into a temporary table dropped at COMMIT, duplicates dropped
+from it, then what is new, changed or unchanged counted, then one UPDATE of the changed rows,
+one INSERT of the new ones and, for `replace`, one DELETE. The import lock is taken once the
+file is staged, so two imports stage at once.
 
 A first load (`policies` empty when the import lock is taken, at the start) skips all of that:
-staging, ANALYZE, the GROUP BY and the classifying join did nothing useful there, and the
-INSERT from staging wrote every row a second time. Measured, a million validated rows, fsync
-on: the write alone went from 7.3 s (COPY into staging 0.9 s, ANALYZE 0.2, GROUP BY 0.7,
-INSERT 2.3, three index builds 2.3, foreign key 0.1) to 5.5 s, of which only the index builds
-and the foreign key (2.3 s) come after the last row. Here:
+staging, ANALYZE, the duplicates' GROUP BY and the classifying join did nothing useful there,
+and the INSERT from staging wrote every row a second time. Measured, a million rows, fsync on,
+two cores (bench/postgres.py): the store's write alone went from 7.3 s (COPY into staging
+0.9 s, ANALYZE 0.2, GROUP BY 0.7, INSERT 2.3, three index builds 2.3, foreign key 0.1) to
+4.8 s; the import into an empty store from 11.7 s to 7.4 s, of which 1.8 s after the last row
+(the (insurer, policy) index 1.1 s, the unique one 0.5, the foreign key 0.15). Here:
   - `policies` loses its unique and foreign-key constraints and secondary indexes but one
     first (the primary key stays: ids ascend, each insert an append). Maintained row by row
     during the COPY, they cost more than building them after, even overlapped with
@@ -33,10 +40,12 @@ and the foreign key (2.3 s) come after the last row. Here:
     lookups wait for the import to finish instead of finding nothing in the empty table
     (imports into a table with rows never block them).
   - Each row's line is its id (lines ascend; the identity sequence is moved past them at the
-    end), so a duplicate's line and the line it repeats are read back from the table.
-  - Duplicates are noticed in this process as rows pass (_FirstOfKey), deleted before the
-    unique constraint is made again: the first row of a key kept, as elsewhere.
+    end), so a duplicate's line and the line it repeats are read back from the table; the
+    later rows are deleted before the unique constraint is made again.
   - `updated_at` is the column's default: one instant for the whole COPY statement.
+The whole machine then spends about 10 CPU seconds per million rows with validation at 3 s
+(bench/postgres_paced.py: 5.9 s, 170k rows/s), 12 s with it at 5 s: on two cores, CPU
+bounds it, not waiting.
 """
 
 from __future__ import annotations
@@ -52,13 +61,16 @@ from bot.store.import_write import StagedRow, WriteOutcome
 from bot.store.postgres import Connection, PostgresDatabase, advisory_key
 
 WORK_MEM = "256MB"
-# Held from the counting to COMMIT: one import at a time across every process.
+# Held to COMMIT, from the counting (or, for a first load, the start): one import at a time
+# across every process.
 IMPORT_LOCK = advisory_key("bot.store.import")
 # The one secondary index a first load keeps up to date as rows arrive instead of building it
 # after the last row: cheap enough to maintain (a date: few distinct values), and the COPY
 # runs while rows are validated, on the core validation leaves free. Measured, a million
 # rows: +1.2 s of server CPU during the COPY, -0.6 s of wall time after it (the import 7.9 s
-# -> 7.4 s). The others cost 2 to 8 times more kept than built after: see the docstring.
+# -> 7.4 s). With validation at 3 s per million (bench/postgres_paced.py) no core is free and
+# it made no difference (5.7 to 5.9 s either way). The others cost 2 to 30 times more kept
+# than built after: see the docstring.
 KEPT_DURING_LOAD = ("policies_expiry",)
 
 
