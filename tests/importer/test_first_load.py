@@ -151,3 +151,27 @@ async def test_an_import_into_a_store_with_rows_reports_duplicates_the_same(
     assert await store.count() == 4
     found = {p.policy_number: p.policy_class for p in await store.policies_for("1000000008")}
     assert found == {"P-1": "VIP", "P-3": "C"}
+
+
+async def test_a_first_load_with_replace_removes_nothing_and_says_when_it_would_not(
+    tmp_path: Path, db: Database
+) -> None:
+    rejected = REPEATS + "1000000009,BUPA,P-X,A,principal,2026-01-01,2026-12-31\n"  # bad number
+    report = await import_policies(write(tmp_path, rejected), db, KEY, replace=True)
+    assert (report.imported, report.removed, report.rejected) == (3, 0, 4)
+    assert report.replace_skipped
+    await PolicyStore(db, KEY).db.write("DELETE FROM policies")
+    report = await import_policies(write(tmp_path, REPEATS, "clean.csv"), db, KEY, replace=True)
+    assert (report.imported, report.removed, report.replace_skipped) == (3, 0, False)
+
+
+@postgres_only
+async def test_a_first_load_of_only_rejected_rows_leaves_the_table_as_it_was(
+    tmp_path: Path, db: Database
+) -> None:
+    before = await schema_of_policies(db)
+    bad = f"{HEADER}\n1000000009,BUPA,P-X,A,principal,2026-01-01,2026-12-31\n"
+    report = await import_policies(write(tmp_path, bad), db, KEY)
+    assert (report.imported, report.rejected) == (0, 1)
+    assert await PolicyStore(db, KEY).count() == 0
+    assert await schema_of_policies(db) == before
