@@ -217,10 +217,11 @@ async def _first_load(
     safe_to_remove: Callable[[], bool],
 ) -> WriteOutcome:
     """Into the empty `policies` (the import lock held): the rows are copied straight into
-    it, its line as its id, with its secondary indexes, unique constraints and foreign keys
-    dropped first and made again after (all but the primary key, ascending ids that append),
-    inside the caller's transaction, so a failure or a kill leaves them as they were.
-    Duplicates are found as rows pass and deleted before the unique constraint is made."""
+    it, its line as its id, with its unique and foreign-key constraints and its secondary
+    indexes but KEPT_DURING_LOAD dropped first and made again after (the primary key stays:
+    ascending ids append), inside the caller's transaction, so a failure or a kill leaves
+    them as they were. Duplicates are noticed as rows pass and deleted before the unique
+    constraint is made again."""
     derived = await _drop_derived(conn)
     seen = _FirstOfKey(columns, key)
     await conn.copy_records_to_table(
@@ -252,8 +253,9 @@ _Derived = tuple[list[asyncpg.Record], list[asyncpg.Record]]
 
 
 async def _drop_derived(conn: Connection) -> _Derived:
-    """Drop the unique and foreign-key constraints and the secondary indexes of `policies`:
-    (constraints, indexes), each (name, definition), for _make_derived."""
+    """Drop the unique and foreign-key constraints and the secondary indexes (but
+    KEPT_DURING_LOAD) of `policies`: (constraints, indexes), each (name, definition), for
+    _make_derived."""
     constraints = await conn.fetch(
         "SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint "
         "WHERE conrelid = 'policies'::regclass AND contype IN ('u', 'f') ORDER BY conname"
