@@ -12,7 +12,9 @@ it (WAL, synchronous=NORMAL), in a temporary folder.
 For each backend, through the real code paths:
   - import: `import_policies` of one generated CSV (bench/_policies.py) into an empty store,
     then again (every row unchanged): rows/s, wall and this process's CPU time. PostgreSQL
-    receives the rows with COPY into a staging table. Beside it, the two parts it is made of:
+    receives the rows with COPY: into the empty store straight into `policies` (a first load,
+    its indexes and constraints made after the last row), then into a staging table. Beside
+    it, the two parts it is made of:
     reading and validating the CSV alone (no database: the same for both), and the store's
     write alone (`PolicyStore.write_import` of rows validated beforehand, into an empty store).
   - lookup: `PolicyStore.policies_for` (the HMAC, then the SELECT ... JOIN the bot runs),
