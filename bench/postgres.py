@@ -72,7 +72,7 @@ def validated(csv_path: Path) -> list[list[StagedRow]]:
     batches = []
     with csv_path.open(encoding="utf-8", newline="") as handle:
         reader = csv.reader(handle)
-        validator = RowValidator(InsurerIndex(read_insurers_file()), KEY, next(reader))
+        validator = RowValidator(InsurerIndex(read_insurers_file()), KEY, next(reader), bulk=True)
         lines: list[int] = []
         records: list[list[str]] = []
         for number, record in enumerate(reader, start=2):
