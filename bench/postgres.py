@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import csv
+import gc
 import random
 import statistics
 import sys
@@ -40,6 +40,7 @@ _ROOT = Path(__file__).resolve().parent.parent
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _ROOT / "bench"]
 sys.path.insert(0, str(_ROOT))
 
+import bot.importer.run as run_module  # noqa: E402
 from bench._policies import identity_number, write_policies  # noqa: E402
 from bot.importer.rows import InsurerIndex, RowValidator  # noqa: E402
 from bot.importer.run import import_policies  # noqa: E402
@@ -52,7 +53,7 @@ from bot.store.setup import open_database  # noqa: E402
 from tests.postgres_cluster import start_cluster  # noqa: E402
 
 KEY = b"bench-key"
-BATCH_ROWS = 5_000  # as bot/importer/run.py
+BATCH_ROWS = run_module.BATCH_ROWS
 CONCURRENCY = 32
 
 
@@ -68,22 +69,20 @@ async def open_store_at(location: Path | str) -> Database:
 
 
 def validated(csv_path: Path) -> list[list[StagedRow]]:
-    """The CSV read and validated as the importer does, in its batches (no database)."""
-    batches = []
-    with csv_path.open(encoding="utf-8", newline="") as handle:
-        reader = csv.reader(handle)
-        validator = RowValidator(InsurerIndex(read_insurers_file()), KEY, next(reader), bulk=True)
-        lines: list[int] = []
-        records: list[list[str]] = []
-        for number, record in enumerate(reader, start=2):
-            lines.append(number)
-            records.append(record)
-            if len(records) == BATCH_ROWS:
-                batches.append(validator.validate_batch(lines, records)[0])
-                lines, records = [], []
-        if records:
-            batches.append(validator.validate_batch(lines, records)[0])
-    return batches
+    """The CSV read and validated by the importer's own code, in its batches, as its
+    validating process does for a large file (bulk checks, the garbage collector off)."""
+    codec, header, delimiter = run_module._read_header(csv_path, None)
+    validator = RowValidator(InsurerIndex(read_insurers_file()), KEY, header, bulk=True)
+    gc.disable()
+    try:
+        return [
+            batch.rows
+            for batch in run_module._read_batches(
+                csv_path, codec, delimiter, len(header), validator
+            )
+        ]
+    finally:
+        gc.enable()
 
 
 async def store_write(label: str, db: Database, batches: list[list[StagedRow]], rows: int) -> None:
