@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-import operator
 from collections.abc import AsyncIterable, Callable
 from datetime import date
 
@@ -12,7 +10,7 @@ import aiosqlite
 from bot.domain.identity import id_hmac
 from bot.domain.policy import BeneficiaryType, Insurer, Policy, PolicyStatus
 from bot.store.database import Database, Row, SqliteDatabase
-from bot.store.import_write import StagedRow, WriteOutcome
+from bot.store.import_write import RepeatedKeys, StagedRow, WriteOutcome, later_rows
 from bot.store.policies_postgres import write_import_postgres
 from bot.store.postgres import PostgresDatabase
 
@@ -174,11 +172,11 @@ class PolicyStore:
         # No clean-up on failure: closing the connection drops the table and any open staging.
         placeholders = ", ".join("?" * (len(POLICY_COLUMNS) + 1))
         insert = f"INSERT INTO temp.staging VALUES ({placeholders})"
-        duplicates = _Duplicates()
+        repeats = RepeatedKeys(POLICY_COLUMNS, _KEY)
         staged = 0
         await conn.execute("BEGIN")
         async for batch in batches:
-            duplicates.note(batch)
+            repeats.note(batch)
             # Not overlapped with validating the next batch in a thread: binding parameters
             # holds the GIL, and measured, the two threads only slowed each other down (a
             # large file is validated in another process: bot/importer/run.py). Nor was
@@ -187,7 +185,7 @@ class PolicyStore:
             await conn.executemany(insert, batch)
             staged += len(batch)
         await conn.execute("COMMIT")
-        outcome = WriteOutcome(duplicates=await duplicates.drop(conn))
+        outcome = WriteOutcome(duplicates=await _drop_repeated(conn, repeats))
         staged -= len(outcome.duplicates)
         if replace and not safe_to_remove():
             replace, outcome.removal_skipped = False, True
@@ -307,76 +305,24 @@ async def _count(conn: aiosqlite.Connection) -> int:
     return int(row[0]) if row else 0
 
 
-_HMAC = 1 + POLICY_COLUMNS.index("id_hmac")  # positions in a staged row
-_NUMBER = 1 + POLICY_COLUMNS.index("policy_number")
-_KEY_OF = operator.itemgetter(_HMAC, _NUMBER)
-_LINE_OF = operator.itemgetter(0)
-
-
-class _Duplicates:
-    """Rows with the identity number and policy number of an earlier row, found in Python
-    (measured: a GROUP BY over the staging table afterwards cost three times as much). Each
-    row's key is kept as its hash, with its line, not as the key itself (a fraction of the
-    memory); one set of the hashes at the end says whether any repeats, and only then are
-    the candidates sought, and confirmed against the staged rows. Should one ever be a mere
-    collision of hashes, the exact query decides instead. Appending to two lists as rows
-    pass, and one set at the end, cost 0.25 s of the main process at 1M rows; a dict of
-    first lines kept up to date as they passed cost 0.6 s (its lookups miss the CPU's caches
-    once it is large)."""
-
-    def __init__(self) -> None:
-        self.keys: list[int] = []
-        self.lines: list[int] = []
-
-    def note(self, batch: list[StagedRow]) -> None:
-        self.keys += map(hash, map(_KEY_OF, batch))
-        self.lines += map(_LINE_OF, batch)
-
-    def _candidates(self) -> list[tuple[int, int]]:
-        """(line, first line with the same hash), in line order."""
-        keys, lines = self.keys, self.lines
-        self.keys, self.lines = [], []
-        if len(set(keys)) == len(keys):
-            return []  # nearly always
-        first: dict[int, int] = {}
-        candidates = []
-        for key, line in zip(keys, lines, strict=True):
-            earliest = first.setdefault(key, line)
-            if earliest != line:
-                candidates.append((line, earliest))
-        return candidates
-
-    async def drop(self, conn: aiosqlite.Connection) -> list[tuple[int, int]]:
-        """Remove the later rows of each key from the staging table: (line, first line)."""
-        candidates = self._candidates()
-        if not candidates:
-            return []
-        lines = json.dumps(sorted({n for pair in candidates for n in pair}))
-        async with conn.execute(
-            "SELECT line, id_hmac, policy_number FROM temp.staging "
-            "WHERE line IN (SELECT value FROM json_each(?))",
-            (lines,),
-        ) as cursor:
-            keys = {int(r[0]): (bytes(r[1]), r[2]) for r in await cursor.fetchall()}
-        duplicates = candidates
-        if any(keys[line] != keys[first] for line, first in duplicates):
-            duplicates = await _exact_duplicates(conn)  # a hash collision: never guess
-        await conn.execute("BEGIN")
-        await conn.executemany(
-            "DELETE FROM temp.staging WHERE line = ?", [(line,) for line, _ in duplicates]
-        )
-        await conn.execute("COMMIT")
-        return duplicates
-
-
-async def _exact_duplicates(conn: aiosqlite.Connection) -> list[tuple[int, int]]:
+async def _drop_repeated(
+    conn: aiosqlite.Connection, repeats: RepeatedKeys
+) -> list[tuple[int, int]]:
+    """Remove the later rows of each key from the staging table: (line, first line), read
+    from the staged rows that have a candidate key."""
+    candidates = repeats.candidate_keys()
+    if not candidates:
+        return []
+    await conn.execute("CREATE TEMP TABLE repeated (id_hmac BLOB, policy_number TEXT)")
+    await conn.executemany("INSERT INTO temp.repeated VALUES (?, ?)", candidates)
     async with conn.execute(
-        """
-        SELECT s.line, f.first_line FROM temp.staging s
-        JOIN (SELECT id_hmac, policy_number, min(line) AS first_line FROM temp.staging
-              GROUP BY id_hmac, policy_number HAVING count(*) > 1) f
-          ON f.id_hmac = s.id_hmac AND f.policy_number = s.policy_number
-        WHERE s.line <> f.first_line ORDER BY s.line
-        """
+        "SELECT s.line, s.id_hmac, s.policy_number FROM temp.staging s JOIN temp.repeated r "
+        "ON r.id_hmac = s.id_hmac AND r.policy_number = s.policy_number ORDER BY s.line"
     ) as cursor:
-        return [(int(r[0]), int(r[1])) for r in await cursor.fetchall()]
+        duplicates = later_rows(await cursor.fetchall())
+    await conn.execute("BEGIN")
+    await conn.executemany(
+        "DELETE FROM temp.staging WHERE line = ?", [(line,) for line, _ in duplicates]
+    )
+    await conn.execute("COMMIT")
+    return duplicates

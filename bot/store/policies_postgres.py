@@ -9,11 +9,11 @@ COMMIT. Rows arrive with COPY (binary, `copy_records_to_table`): the whole file 
 batch by batch as they are validated, so PostgreSQL takes in what was sent while the next batch
 is validated. What the server does after the last row is what adds to the wall time.
 
-Duplicates inside the file are noticed in this process as rows pass (_FirstOfKey: a hash per
-key), then confirmed from the copied rows by their keys: the first row of a key kept, the
-others reported against its line, as on SQLite. (Measured: the GROUP BY over a million staged
-rows it replaces cost 0.7 s after the last row; the hashing, 0.3 s of this process's CPU
-while rows stream.)
+Duplicates inside the file are noticed in this process as rows pass (RepeatedKeys in
+bot/store/import_write.py, as on SQLite: a hash per key), then confirmed from the copied rows
+by their keys: the first row of a key kept, the others reported against its line.
+(Measured: the GROUP BY over a million staged rows it replaces cost 0.7 s after the last
+row; the hashing, 0.3 s of this process's CPU while rows stream.)
 
 Into a table with rows (and for any dry run), the same steps as SQLite's (bot/store/policies.py),
 so the report is the same: COPY into a temporary table dropped at COMMIT, duplicates dropped
@@ -52,12 +52,11 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Sequence
-from operator import itemgetter
 
 import asyncpg
 
 from bot.store import postgres
-from bot.store.import_write import StagedRow, WriteOutcome
+from bot.store.import_write import RepeatedKeys, StagedRow, WriteOutcome, later_rows
 from bot.store.postgres import Connection, PostgresDatabase, advisory_key
 
 WORK_MEM = "256MB"
@@ -138,9 +137,9 @@ async def _staged(
     outcome = WriteOutcome()
     definitions = ", ".join(f"{c} {_type(c)}" for c in columns)
     await conn.execute(f"CREATE TEMP TABLE staging (line integer, {definitions}) ON COMMIT DROP")
-    seen = _FirstOfKey(columns, key)
+    repeats = RepeatedKeys(columns, key)
     await conn.copy_records_to_table(
-        "staging", records=seen.rows(batches), columns=["line", *columns]
+        "staging", records=_noted(batches, repeats), columns=["line", *columns]
     )
     # Temporary tables are never analysed by autovacuum: without statistics the
     # planner would take a million staged rows for a few.
@@ -149,7 +148,7 @@ async def _staged(
     await conn.execute(f"SET LOCAL work_mem = '{WORK_MEM}'")
     await conn.execute("SELECT pg_advisory_xact_lock($1)", IMPORT_LOCK)
 
-    outcome.duplicates = await seen.confirmed(conn, key, "staging", "line")
+    outcome.duplicates = await _repeated(conn, repeats, key, "staging", "line")
     if outcome.duplicates:
         await conn.execute(
             "DELETE FROM staging WHERE line = ANY($1::integer[])",
@@ -223,28 +222,28 @@ async def _first_load(
     them as they were. Duplicates are noticed as rows pass and deleted before the unique
     constraint is made again."""
     derived = await _drop_derived(conn)
-    seen = _FirstOfKey(columns, key)
+    repeats = RepeatedKeys(columns, key)
     await conn.copy_records_to_table(
-        "policies", records=seen.rows(batches), columns=["id", *columns]
+        "policies", records=_noted(batches, repeats), columns=["id", *columns]
     )
-    outcome = WriteOutcome(duplicates=await seen.confirmed(conn, key))
+    outcome = WriteOutcome(duplicates=await _repeated(conn, repeats, key, "policies", "id"))
     if outcome.duplicates:
         await conn.execute(
             "DELETE FROM policies WHERE id = ANY($1::bigint[])",
             [line for line, _ in outcome.duplicates],
         )
-    outcome.imported = seen.sent - len(outcome.duplicates)
+    outcome.imported = repeats.noted - len(outcome.duplicates)
     if replace and not safe_to_remove():  # nothing to remove from an empty table anyway
         outcome.removal_skipped = True
     await _make_derived(conn, derived)
-    if seen.last:
+    if repeats.last:
         # Ids the identity gives later come after the lines used as ids here. (Not undone by
         # a rollback, as no sequence is: a gap at most.)
         sequence = await conn.fetchval("SELECT pg_get_serial_sequence('policies', 'id')")
         await conn.execute(
             f"SELECT setval($1::regclass, greatest($2, (SELECT last_value FROM {sequence})))",
             sequence,
-            seen.last,
+            repeats.last,
         )
     return outcome
 
@@ -283,69 +282,29 @@ async def _make_derived(conn: Connection, derived: _Derived) -> None:
         await conn.execute(f'ALTER TABLE policies ADD CONSTRAINT "{name}" {definition}')
 
 
-_key_hash = hash  # of (identity HMAC, policy number); the tests make it collide
+async def _noted(
+    batches: AsyncIterable[list[StagedRow]], repeats: RepeatedKeys
+) -> AsyncIterator[StagedRow]:
+    """The rows of the batches, for COPY, each batch noted on its way."""
+    async for batch in batches:
+        repeats.note(batch)
+        for row in batch:
+            yield row
 
 
-class _FirstOfKey:
-    """Rows with the identity number and policy number of an earlier row, noticed as they
-    pass to COPY. Only each key's hash is kept (a set: a fraction of the memory of the keys),
-    checked a batch at a time with set operations, which cost a third of a dict lookup per
-    row (measured: 0.45 s of this process's CPU per million rows for hash -> first line).
-    A repeated hash makes its row's key a candidate; which lines really share a candidate
-    key, and which of them came first, is read back from `policies` (ids are lines), so a
-    mere hash collision is never reported."""
-
-    def __init__(self, columns: Sequence[str], key: Sequence[str]) -> None:
-        self._key = itemgetter(*(1 + list(columns).index(c) for c in key))
-        self.seen: set[int] = set()
-        self.candidates: set[tuple[object, ...]] = set()
-        self.sent = 0
-        self.last = 0
-
-    async def rows(self, batches: AsyncIterable[list[StagedRow]]) -> AsyncIterator[StagedRow]:
-        seen = self.seen
-        for_key = self._key
-        async for batch in batches:
-            if not batch:
-                continue
-            hashes = set(map(_key_hash, map(for_key, batch)))
-            if len(hashes) == len(batch) and seen.isdisjoint(hashes):
-                seen |= hashes
-            else:  # a hash seen before (in this batch or an earlier one): row by row
-                for row in batch:
-                    key = for_key(row)
-                    hashed = _key_hash(key)
-                    if hashed in seen:
-                        self.candidates.add(key)
-                    else:
-                        seen.add(hashed)
-            self.sent += len(batch)
-            self.last = int(batch[-1][0])  # type: ignore[call-overload]
-            for row in batch:
-                yield row
-
-    async def confirmed(
-        self, conn: Connection, key: Sequence[str], table: str = "policies", line: str = "id"
-    ) -> list[tuple[int, int]]:
-        """(line, first line) of every later row of a key, in line order, read from the rows
-        copied into `table`, where column `line` is their line."""
-        self.seen.clear()
-        if not self.candidates:
-            return []
-        listed = ", ".join(key)
-        hmacs, numbers = zip(*self.candidates, strict=True)
-        arrays = ", ".join(f"${n}::{_type(c)}[]" for n, c in enumerate(key, start=1))
-        found = await conn.fetch(
-            f"SELECT {line}, {listed} FROM {table} WHERE ({listed}) IN "
-            f"(SELECT * FROM unnest({arrays})) ORDER BY {line}",
-            list(hmacs),
-            list(numbers),
-        )
-        first: dict[tuple[object, ...], int] = {}
-        duplicates = []
-        for row in found:
-            number = int(row[0])
-            earliest = first.setdefault(tuple(row[1:]), number)
-            if earliest != number:
-                duplicates.append((number, earliest))
-        return duplicates
+async def _repeated(
+    conn: Connection, repeats: RepeatedKeys, key: Sequence[str], table: str, line: str
+) -> list[tuple[int, int]]:
+    """(line, first line) of every later row of a key, in line order, read from the rows
+    copied into `table`, where column `line` is their line."""
+    candidates = repeats.candidate_keys()
+    if not candidates:
+        return []
+    listed = ", ".join(key)
+    arrays = ", ".join(f"${n}::{_type(c)}[]" for n, c in enumerate(key, start=1))
+    found = await conn.fetch(
+        f"SELECT {line}, {listed} FROM {table} WHERE ({listed}) IN "
+        f"(SELECT * FROM unnest({arrays})) ORDER BY {line}",
+        *(list(values) for values in zip(*candidates, strict=True)),
+    )
+    return later_rows(tuple(r) for r in found)

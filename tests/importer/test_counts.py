@@ -8,9 +8,9 @@ from pathlib import Path
 import asyncpg
 import pytest
 
-import bot.store.policies as policies_module
 from bot.importer.rows import RowError
 from bot.importer.run import import_policies
+from bot.store import import_write
 from bot.store.database import Database
 from bot.store.policies import POLICY_COLUMNS, PolicyStore
 from bot.store.postgres import PostgresDatabase
@@ -53,7 +53,7 @@ async def test_a_hash_collision_never_makes_a_duplicate(
     tmp_path: Path, db: Database, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Every key hashing alike: only rows whose key is really equal are duplicates.
-    monkeypatch.setattr(policies_module, "hash", lambda key: 0, raising=False)
+    monkeypatch.setattr(import_write, "key_hash", lambda key: 0)
     rows = [row("1000000008", "P-1"), row("2000000006", "P-1"), row("1000000008", "P-2")]
     rows += [row("2000000006", "P-1"), row("1000000008", "P-2")]
     report = await import_policies(csv_file(tmp_path, "collide.csv", rows), db, KEY)

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from bot.importer.run import ImportAborted, ImportReport, import_policies
-from bot.store import policies_postgres
+from bot.store import import_write
 from bot.store.database import Database
 from bot.store.policies import PolicyStore
 from tests.conftest import TEST_KEY
@@ -60,7 +60,7 @@ async def test_colliding_hashes_are_never_taken_for_duplicates(
     tmp_path: Path, db: Database, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Every key hashes the same: every row after the first is a candidate.
-    monkeypatch.setattr(policies_postgres, "_key_hash", lambda key: 0)
+    monkeypatch.setattr(import_write, "key_hash", lambda key: 0)
     await check_repeats(tmp_path, db)
 
 
@@ -138,7 +138,7 @@ async def test_an_import_into_a_store_with_rows_reports_duplicates_the_same(
     if collide:
         if backend != "postgres":
             pytest.skip("PostgreSQL's own way of noticing duplicates")
-        monkeypatch.setattr(policies_postgres, "_key_hash", lambda key: 0)
+        monkeypatch.setattr(import_write, "key_hash", lambda key: 0)
     await import_policies(write(tmp_path, OTHER, "other.csv"), db, KEY)
     report = await import_policies(write(tmp_path, REPEATS), db, KEY)
     assert duplicates(report) == [
