@@ -168,7 +168,8 @@ _NEVER_VALID = "0" * ID_LENGTH
 _PASSES = bytes(0 if v in (0, 10) or 20 <= v <= 38 else 1 for v in range(256))
 
 
-def _luhn_halves() -> tuple[dict[str, int], dict[str, int]]:
+@functools.cache
+def _luhn_tables() -> tuple[dict[str, int], dict[str, int]]:
     """The Luhn sum (mod 10) of each possible first and last five digits of a 10-digit
     number: positions 0, 2, 4 doubled in the first half, 6 and 8 (1 and 3 of it) in the
     last."""
@@ -181,9 +182,6 @@ def _luhn_halves() -> tuple[dict[str, int], dict[str, int]]:
         first[text] = (doubled[d[0]] + d[1] + doubled[d[2]] + d[3] + doubled[d[4]]) % 10
         last[text] = (d[0] + doubled[d[1]] + d[2] + doubled[d[3]] + d[4]) % 10
     return first, last
-
-
-_luhn_tables = functools.cache(_luhn_halves)
 
 
 def bulk_identity_digits(cells: Sequence[str]) -> tuple[list[str], list[int]]:

@@ -56,6 +56,10 @@ _MEMBERS = (
 MAX_DEPENDENTS = 50
 
 IMPORT_CACHE_KIB = 256 * 1024
+# updated_at for every row an import writes: one instant per statement, as the column's
+# default gives ('now' is fixed per statement), as a constant subquery so it is formatted
+# once, not a million times (5% of the write).
+_NOW_ONCE = "(SELECT strftime('%Y-%m-%dT%H:%M:%SZ', 'now'))"
 
 
 def _policy_from_row(row: Row) -> Policy:
@@ -235,16 +239,13 @@ class PolicyStore:
     async def _apply(conn: aiosqlite.Connection, replace: bool) -> tuple[int, int, int]:
         """Write the staged rows (inside the caller's transaction): (inserted, changed,
         removed)."""
-        columns = ", ".join(POLICY_COLUMNS)
-        updates = ", ".join(f"{c} = excluded.{c}" for c in _VALUE_COLUMNS)
-        changed = " OR ".join(f"{c} IS NOT excluded.{c}" for c in _VALUE_COLUMNS)
         before = await _count(conn)
         if before == 0:
             return await PolicyStore._load_empty(conn), 0, 0
+        columns = ", ".join(POLICY_COLUMNS)
+        updates = ", ".join(f"{c} = excluded.{c}" for c in _VALUE_COLUMNS)
+        changed = " OR ".join(f"{c} IS NOT excluded.{c}" for c in _VALUE_COLUMNS)
         # "WHERE true" resolves SQLite's parsing ambiguity between a join and ON CONFLICT.
-        # updated_at once for the statement, as a constant subquery: the same instant the
-        # column's default gives every row ('now' is fixed per statement), without
-        # formatting it a million times (5% of this statement).
         # In file order: a first load keeps the file's order (_load_empty), and an export is
         # mostly in the order of the one before, so the table's rows are visited in their own
         # order. Measured at 1M rows, the same file again: 7.6 s in file order, 9.3 s in key
@@ -252,7 +253,7 @@ class PolicyStore:
         cursor = await conn.execute(
             f"""
             INSERT INTO policies ({columns}, updated_at)
-            SELECT {columns}, (SELECT strftime('%Y-%m-%dT%H:%M:%SZ', 'now'))
+            SELECT {columns}, {_NOW_ONCE}
             FROM temp.staging WHERE true
             ORDER BY line
             ON CONFLICT (id_hmac, policy_number) DO UPDATE SET {updates},
@@ -291,7 +292,7 @@ class PolicyStore:
         columns = ", ".join(POLICY_COLUMNS)
         cursor = await conn.execute(
             f"INSERT INTO policies ({columns}, updated_at) "
-            f"SELECT {columns}, (SELECT strftime('%Y-%m-%dT%H:%M:%SZ', 'now')) "
+            f"SELECT {columns}, {_NOW_ONCE} "
             "FROM temp.staging ORDER BY line"
         )
         for _, definition in indexes:
