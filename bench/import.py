@@ -30,7 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import bot.importer.run as run_module
 from bench._policies import write_policies
 from bot.config import Settings
-from bot.importer.rows import InsurerIndex, RowValidator
+from bot.importer.rows import InsurerIndex
 from bot.importer.run import import_policies
 from bot.store.database import _PRAGMAS
 from bot.store.import_write import StagedRow
@@ -43,9 +43,10 @@ from bot.store.setup import open_store
 def _validated(csv_path: Path, key: bytes, keep: list[StagedRow] | None) -> None:
     """The importer's own reading and validation (bot/importer/run.py), with no database."""
     codec, header, delimiter = run_module._read_header(csv_path, None)
+    insurers = InsurerIndex(read_insurers_file())
+    reading = run_module._Reading(csv_path, codec, delimiter, header, insurers, key, False)
     # As in the validating process that reads a large file (bulk checks of the numbers).
-    validator = RowValidator(InsurerIndex(read_insurers_file()), key, header, bulk=True)
-    for batch in run_module._read_batches(csv_path, codec, delimiter, len(header), validator):
+    for batch in reading.batches(bulk=True):
         if keep is not None:
             keep += batch.rows
 

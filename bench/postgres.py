@@ -42,7 +42,7 @@ sys.path.insert(0, str(_ROOT))
 
 import bot.importer.run as run_module  # noqa: E402
 from bench._policies import identity_number, write_policies  # noqa: E402
-from bot.importer.rows import InsurerIndex, RowValidator  # noqa: E402
+from bot.importer.rows import InsurerIndex  # noqa: E402
 from bot.importer.run import import_policies  # noqa: E402
 from bot.store.database import Database  # noqa: E402
 from bot.store.import_write import StagedRow  # noqa: E402
@@ -72,15 +72,11 @@ def validated(csv_path: Path) -> list[list[StagedRow]]:
     """The CSV read and validated by the importer's own code, in its batches, as its
     validating process does for a large file (bulk checks, the garbage collector off)."""
     codec, header, delimiter = run_module._read_header(csv_path, None)
-    validator = RowValidator(InsurerIndex(read_insurers_file()), KEY, header, bulk=True)
+    insurers = InsurerIndex(read_insurers_file())
+    reading = run_module._Reading(csv_path, codec, delimiter, header, insurers, KEY, False)
     gc.disable()
     try:
-        return [
-            batch.rows
-            for batch in run_module._read_batches(
-                csv_path, codec, delimiter, len(header), validator
-            )
-        ]
+        return [batch.rows for batch in reading.batches(bulk=True)]
     finally:
         gc.enable()
 

@@ -329,26 +329,36 @@ WORKER_MIN_BYTES = 8 << 20
 _AHEAD = 2
 
 
-def _worker_main(
-    send: Connection,
-    path: Path,
-    codec: str,
-    delimiter: str,
-    header: list[str],
-    insurers: InsurerIndex,
-    hash_key: bytes,
-    day_first: bool,
-) -> None:
+@dataclass(frozen=True, slots=True)
+class _Reading:
+    """What reading and validating a file takes, here or in the worker (to which it goes
+    pickled through the start pipe, the key with it: in memory, never on a command line)."""
+
+    path: Path
+    codec: str
+    delimiter: str
+    header: list[str]
+    insurers: InsurerIndex
+    hash_key: bytes
+    day_first: bool
+
+    def batches(self, *, bulk: bool = False) -> Iterator[_Batch]:
+        validator = RowValidator(
+            self.insurers, self.hash_key, self.header, day_first=self.day_first, bulk=bulk
+        )
+        return _read_batches(self.path, self.codec, self.delimiter, len(self.header), validator)
+
+
+def _worker_main(send: Connection, reading: _Reading) -> None:
     """The worker process: each batch pickled as one message, then ("done",), or the
     exception that stopped it. The key arrives in memory, through the start pipe."""
     # Ctrl+C and SIGTERM reach the whole process group: the parent decides, and stops this.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     gc.disable()  # as _collector_paused: millions of short-lived rows, no cycles
-    validator = RowValidator(insurers, hash_key, header, day_first=day_first, bulk=True)
     message: tuple[str] | tuple[str, BaseException]
     try:
-        for batch in _read_batches(path, codec, delimiter, len(header), validator):
+        for batch in reading.batches(bulk=True):
             send.send_bytes(pickle.dumps(batch, protocol=pickle.HIGHEST_PROTOCOL))
         message = ("done",)
     except (BrokenPipeError, EOFError):
@@ -373,21 +383,12 @@ class _Worker:
     `if __name__ == "__main__":` (the worker imports the main module; bot's and the benches'
     are guarded)."""
 
-    def __init__(
-        self,
-        path: Path,
-        codec: str,
-        delimiter: str,
-        header: list[str],
-        insurers: InsurerIndex,
-        hash_key: bytes,
-        day_first: bool,
-    ) -> None:
+    def __init__(self, reading: _Reading) -> None:
         context = multiprocessing.get_context("spawn")
         self._receive, send = context.Pipe(duplex=False)
         self._process = context.Process(
             target=_worker_main,
-            args=(send, path, codec, delimiter, header, insurers, hash_key, day_first),
+            args=(send, reading),
             name="import-validator",
             daemon=True,
         )
@@ -469,13 +470,11 @@ async def import_policies(
     report.encoding = DEFAULT_ENCODING if codec == "utf-8-sig" else codec
     report.unknown_columns = [c for c in header if c and c not in KNOWN_COLUMNS]
 
-    worker: _Worker | None = None
-    if total >= worker_min_bytes:
-        worker = _Worker(path, codec, report.delimiter, header, insurers, hash_key, day_first)
+    reading = _Reading(path, codec, report.delimiter, header, insurers, hash_key, day_first)
+    worker = _Worker(reading) if total >= worker_min_bytes else None
 
     async def read_here() -> AsyncIterator[_Batch]:
-        validator = RowValidator(insurers, hash_key, header, day_first=day_first)
-        for batch in _read_batches(path, codec, report.delimiter, len(header), validator):
+        for batch in reading.batches():
             yield batch
 
     async def batches() -> AsyncIterator[list[StagedRow]]:
