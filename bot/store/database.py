@@ -44,7 +44,7 @@ from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Protocol, overload
+from typing import Any, Protocol, Self, overload
 
 import aiosqlite
 
@@ -236,7 +236,20 @@ class Database(ABC):
     async def schema_version(self) -> int: ...
 
     @abstractmethod
+    async def migrate(self) -> None:
+        """Bring an empty or older database up to the latest schema."""
+
+    @abstractmethod
     async def close(self) -> None: ...
+
+    async def _migrated(self) -> Self:
+        """This database, migrated; closed again if the migration fails (a newer schema)."""
+        try:
+            await self.migrate()
+        except BaseException:
+            await self.close()
+            raise
+        return self
 
     async def __aenter__(self) -> Database:
         return self
@@ -274,13 +287,7 @@ class SqliteDatabase(Database):
             )
         Path(path).parent.mkdir(parents=True, exist_ok=True)
         writer = await _connect(path, "PRAGMA journal_mode = WAL")
-        db = cls(writer, path, readers)
-        try:
-            await db.migrate()
-        except BaseException:
-            await db.close()
-            raise
-        return db
+        return await cls(writer, path, readers)._migrated()
 
     # -- single statements, each a unit of its own ---------------------------------------------
 

@@ -216,13 +216,7 @@ class PostgresDatabase(Database):
             # Never the password: not in this message, nor in a chained traceback.
             reason = _without_secret(f"{type(exc).__name__}: {exc}", url)
             raise DatabaseUnavailable(f"cannot connect to {location}: {reason}") from None
-        db = cls(pool, location, PostgresLocks(url, pgbouncer=pgbouncer))
-        try:
-            await db.migrate()
-        except BaseException:
-            await db.close()
-            raise
-        return db
+        return await cls(pool, location, PostgresLocks(url, pgbouncer=pgbouncer))._migrated()
 
     # -- single statements, each a unit of its own ---------------------------------------------
 
