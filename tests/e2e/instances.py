@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any, Protocol, cast
@@ -19,10 +20,27 @@ from bot.channels.launch import serve
 from bot.channels.telegram import WEBHOOK_PATH, TelegramBot
 from bot.config import Settings
 from bot.i18n import strip_isolates
-from tests.e2e.conftest import make_settings
+from tests.e2e.conftest import TOKEN, make_settings
 from tests.fakes.fake_bot_api import FakeBotAPI, JSONDict
 
 SECRET = "several-instances"
+REPO = Path(__file__).resolve().parents[2]
+
+
+def bot_env(api_root_url: str, database: dict[str, Any], **extra: str) -> dict[str, str]:
+    """The environment of a `python -m bot` child: nothing from the shell but what runs
+    Python, this checkout's bot, the fake Bot API, the test database, and `extra`."""
+    env = {k: os.environ[k] for k in ("PATH", "HOME", "LANG", "TMPDIR") if k in os.environ}
+    return env | {
+        "PYTHONPATH": str(REPO),
+        "NO_PROXY": "127.0.0.1,localhost",
+        "ID_HASH_KEY": "k",
+        "CAPTCHA_WORKERS": "0",
+        "TELEGRAM_BOT_TOKEN": TOKEN,
+        "TELEGRAM_API_URL": api_root_url,
+        **{name.upper(): str(value) for name, value in database.items()},
+        **extra,
+    }
 
 
 class BotAPI(Protocol):

@@ -5,7 +5,6 @@ what one instance knows, the others know (conversations, limits, repeats), throu
 from __future__ import annotations
 
 import asyncio
-import os
 import sys
 from collections.abc import Callable
 from datetime import datetime, time, timedelta
@@ -27,13 +26,12 @@ from bot.importer.demo import load_demo
 from bot.store.setup import open_store
 from bot.store.subscriptions import SubscriptionStore
 from tests.conftest import on_both_backends
-from tests.e2e.conftest import AR, CODE, TOKEN, make_settings
-from tests.e2e.instances import Instance, instance_settings, running, texts
+from tests.e2e.conftest import AR, CODE, make_settings
+from tests.e2e.instances import Instance, bot_env, instance_settings, running, texts
 from tests.fakes.fake_bot_api import FakeBotAPI, JSONDict
 from tests.fakes.tcp_proxy import TcpProxy
 from tests.reminders.conftest import LONG_AGO, identity
 
-REPO = Path(__file__).resolve().parents[2]
 CITIZEN = AR._("Citizen")
 GREETING = strip_isolates(bot_texts.greeting(AR).text)
 
@@ -113,19 +111,6 @@ async def test_the_same_update_delivered_to_both_instances_is_answered_once(
         assert texts(api, chat) == [GREETING]
 
 
-def bot_env(folder: Path, api: FakeBotAPI, database: dict[str, Any]) -> dict[str, str]:
-    env = {k: os.environ[k] for k in ("PATH", "HOME", "LANG", "TMPDIR") if k in os.environ}
-    return env | {
-        "PYTHONPATH": str(REPO),
-        "NO_PROXY": "127.0.0.1,localhost",
-        "ID_HASH_KEY": "k",
-        "CAPTCHA_WORKERS": "0",
-        "TELEGRAM_BOT_TOKEN": TOKEN,
-        "TELEGRAM_API_URL": api.root_url,
-        **{name.upper(): str(value) for name, value in database.items()},
-    }
-
-
 async def test_a_second_poller_stops_with_one_clear_line(
     api: FakeBotAPI, tmp_path: Path, database: dict[str, Any]
 ) -> None:
@@ -139,7 +124,7 @@ async def test_a_second_poller_stops_with_one_clear_line(
             "-m",
             "bot",
             cwd=tmp_path,
-            env=bot_env(tmp_path, api, database),
+            env=bot_env(api.root_url, database),
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE,
         )

@@ -9,7 +9,6 @@ record is not held up by the instances' work in this one.
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
 import sys
 from collections import Counter
@@ -30,13 +29,11 @@ from bot.store.database import Database
 from bot.store.setup import open_store
 from bot.store.subscriptions import SubscriptionStore
 from tests.conftest import on_both_backends
-from tests.e2e.conftest import TOKEN
-from tests.e2e.instances import SECRET, Instance, instance_settings, running
+from tests.e2e.instances import SECRET, Instance, bot_env, instance_settings, running
 from tests.e2e.test_telegram_webhook import free_port
 from tests.fakes.fake_bot_api import FakeBotAPIProcess
 from tests.reminders.conftest import LONG_AGO, identity
 
-REPO = Path(__file__).resolve().parents[2]
 RATE = 10  # BROADCAST_RATE: messages/s on Telegram, every process together
 TEXT = "تحديث مهم للمشتركين"
 
@@ -163,20 +160,6 @@ async def test_a_broadcast_worked_by_two_instances_reaches_each_once_within_the_
     assert await most_in_one_second(telegram) <= RATE
 
 
-def bot_env(settings: Settings, api: FakeBotAPIProcess, database: dict[str, Any]) -> dict[str, str]:
-    env = {k: os.environ[k] for k in ("PATH", "HOME", "LANG", "TMPDIR") if k in os.environ}
-    return env | {
-        "PYTHONPATH": str(REPO),
-        "NO_PROXY": "127.0.0.1,localhost",
-        "ID_HASH_KEY": "k",
-        "CAPTCHA_WORKERS": "0",
-        "TELEGRAM_BOT_TOKEN": TOKEN,
-        "TELEGRAM_API_URL": api.root_url,
-        "BROADCAST_RATE": str(RATE),
-        **{name.upper(): str(value) for name, value in database.items()},
-    }
-
-
 async def test_python_m_bot_broadcast_resume_joins_a_broadcast_running_elsewhere(
     telegram: FakeBotAPIProcess, tmp_path: Path, database: dict[str, Any]
 ) -> None:
@@ -191,7 +174,7 @@ async def test_python_m_bot_broadcast_resume_joins_a_broadcast_running_elsewhere
             sys.executable,
             *("-m", "bot", "broadcast", "--resume", str(broadcast_id)),
             cwd=tmp_path,
-            env=bot_env(settings, telegram, database),
+            env=bot_env(telegram.root_url, database, BROADCAST_RATE=str(RATE)),
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE,
         )
@@ -215,7 +198,7 @@ async def test_kill_9_one_instance_mid_broadcast_and_the_other_finishes_it(
     # Instance A: `python -m bot` in a process of its own; its catch-up at start takes the
     # broadcast up (it leads it).
     port = free_port()
-    env = bot_env(settings, telegram, database) | {
+    env = bot_env(telegram.root_url, database, BROADCAST_RATE=str(RATE)) | {
         "WEBHOOK_URL": "https://bot.example.sa/",
         "WEBHOOK_SECRET": SECRET,
         "WEB_PORT": str(port),
